@@ -1,0 +1,51 @@
+"""What a backend gives back: the answer's text with its sources, timings and provenance."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Source:
+    doc_id: str
+    title: str
+    version: int
+    score: float
+    text: str
+
+
+@dataclass
+class Timings:
+    retrieval_ms: float = 0.0
+    prompt_tokens: int = 0
+    ttft_ms: float = 0.0
+    generation_ms: float = 0.0
+    new_tokens: int = 0
+    total_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Provenance:
+    model: str
+    adapter: str | None = None
+    adapter_corpus_version: str | None = None
+    index_corpus_version: str | None = None
+
+    @property
+    def stale(self) -> bool:
+        """The adapter learned an older corpus than the one the index now holds."""
+        return bool(self.adapter_corpus_version and self.index_corpus_version
+                    and self.adapter_corpus_version != self.index_corpus_version)
+
+
+@dataclass
+class Answer:
+    backend: str
+    text: str
+    sources: list[Source] = field(default_factory=list)
+    timings: Timings = field(default_factory=Timings)
+    provenance: Provenance | None = None
+    note: str = ""   # a plain remark the user should see, such as a fallback
+    error: str = ""  # set when this backend could not answer; text is then empty
+
+    def to_dict(self) -> dict:
+        return asdict(self)

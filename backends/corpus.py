@@ -1,0 +1,94 @@
+"""The documents a session answers from: loaded from a folder of Markdown, edited in memory.
+
+Each session holds its own Corpus, so an edit in one browser session never reaches another.
+A document's version counts its edits in this session (1 as loaded); the corpus version is a short
+hash of every document's text, the same for the same texts wherever they came from.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+MAX_DOCUMENT_CHARS = 50_000
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str      # the file name without .md
+    title: str       # the first Markdown heading, else the file name
+    text: str
+    version: int = 1
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:12]
+
+
+def _title(text: str, fallback: str) -> str:
+    for line in text.splitlines():
+        if line.startswith("# "):
+            return line[2:].strip()
+    return fallback.replace("-", " ").capitalize()
+
+
+def corpus_version(texts: dict[str, str]) -> str:
+    digest = hashlib.sha256()
+    for doc_id in sorted(texts):
+        digest.update(f"{doc_id}\0{texts[doc_id]}\0".encode())
+    return digest.hexdigest()[:10]
+
+
+class Corpus:
+    def __init__(self, texts: dict[str, str]):
+        if not texts:
+            raise ValueError("A corpus needs at least one document")
+        self.original = dict(texts)
+        self.documents = {doc_id: Document(doc_id, _title(text, doc_id), text) for doc_id, text in texts.items()}
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> "Corpus":
+        folder = Path(folder)
+        files = sorted(folder.glob("*.md"))
+        if not files:
+            raise ValueError(f"No Markdown documents (*.md) in {folder}")
+        return cls({f.stem: f.read_text(encoding="utf-8") for f in files})
+
+    @property
+    def version(self) -> str:
+        return corpus_version({d.doc_id: d.text for d in self.documents.values()})
+
+    @property
+    def original_version(self) -> str:
+        return corpus_version(self.original)
+
+    def get(self, doc_id: str) -> Document:
+        try:
+            return self.documents[doc_id]
+        except KeyError:
+            raise KeyError(f"No document {doc_id!r}; known: {', '.join(sorted(self.documents))}") from None
+
+    def update(self, doc_id: str, text: str) -> Document:
+        """Replaces a document's text; refuses empty or oversized text and leaves the old one intact."""
+        old = self.get(doc_id)
+        if not text.strip():
+            raise ValueError(f"{old.title}: a document cannot be empty. Nothing was changed.")
+        if len(text) > MAX_DOCUMENT_CHARS:
+            raise ValueError(f"{old.title}: {len(text):,} characters is over the {MAX_DOCUMENT_CHARS:,} limit. Nothing was changed.")
+        if text == old.text:
+            return old
+        new = replace(old, text=text, title=_title(text, doc_id), version=old.version + 1)
+        self.documents[doc_id] = new
+        return new
+
+    def changed(self) -> list[str]:
+        return [d for d, doc in self.documents.items() if doc.text != self.original[d]]
+
+    def reset(self) -> list[str]:
+        """Returns the corpus to its loaded state; gives the ids of the documents that changed back."""
+        changed = self.changed()
+        for doc_id in changed:
+            doc = self.documents[doc_id]
+            self.documents[doc_id] = replace(doc, text=self.original[doc_id], title=_title(self.original[doc_id], doc_id),
+                                             version=doc.version + 1)
+        return changed

@@ -1,0 +1,53 @@
+"""Prepared policy edits: named changes a user picks from a list to watch RAG follow and fine-tuning not."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .corpus import Corpus, Document
+
+
+@dataclass(frozen=True)
+class PolicyEdit:
+    name: str
+    title: str
+    description: str
+    doc_id: str
+    old: str
+    new: str
+
+
+PREPARED_EDITS = (
+    PolicyEdit("refund-window", "Refund window: 30 → 14 days",
+               "Shortens the return window in Returns and refunds from 30 to 14 days.", "returns-and-refunds",
+               "You can return unused items with their tags attached within 30 days of delivery for a full refund.",
+               "You can return unused items with their tags attached within 14 days of delivery for a full refund."),
+    PolicyEdit("free-shipping", "Free shipping threshold: $50 → $75",
+               "Raises the order total for free standard shipping from $50 to $75.", "shipping",
+               "Standard shipping is free on orders over $50.",
+               "Standard shipping is free on orders over $75."),
+    PolicyEdit("support-hours", "Support: 24/7 live chat",
+               "Support moves from weekday office hours to 24/7 live chat.", "customer-support",
+               "Our support team is available Monday–Friday, 8am–6pm Pacific by phone, chat and email.",
+               "Our support team is available 24/7 by live chat, and by phone and email."),
+    PolicyEdit("membership-price", "Trailhead Club: $25 → $30 a year",
+               "Raises the Trailhead Club membership fee from $25 to $30 a year.", "trailhead-club",
+               "Trailhead Club membership costs $25 a year.",
+               "Trailhead Club membership costs $30 a year."),
+)
+
+
+def get_edit(name: str) -> PolicyEdit:
+    for edit in PREPARED_EDITS:
+        if edit.name == name:
+            return edit
+    raise KeyError(f"No prepared edit {name!r}; known: {', '.join(e.name for e in PREPARED_EDITS)}")
+
+
+def apply_edit(corpus: Corpus, edit: PolicyEdit) -> Document:
+    """Applies a prepared edit to the corpus; says plainly when it is already in or cannot apply."""
+    doc = corpus.get(edit.doc_id)
+    if edit.new in doc.text and edit.old not in doc.text:
+        raise ValueError(f"“{edit.title}” is already applied.")
+    if edit.old not in doc.text:
+        raise ValueError(f"“{edit.title}” cannot apply: {doc.title} no longer says “{edit.old}”. Reset the corpus first.")
+    return corpus.update(edit.doc_id, doc.text.replace(edit.old, edit.new))

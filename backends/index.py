@@ -1,0 +1,199 @@
+"""The retrieval index: document chunks embedded into a Qdrant collection, kept in step with a Corpus.
+
+A chunk's point id is derived from its document and the hash of its text. Replacing a document
+embeds only the chunks whose text is new, deletes the ones that are gone, and relabels the rest
+with the new version: no duplicate and no stale chunk survives an edit.
+
+Each Index owns one collection (one per browser session in the app), dropped when the Index is
+garbage-collected, so sessions never see each other's edits.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+import weakref
+from dataclasses import dataclass
+
+from .answers import Source
+from .corpus import Corpus, Document
+from .settings import Settings
+
+_POINT_NAMESPACE = uuid.UUID("8f5c2b1e-5d2a-4a8e-9c61-0b7f3e2d9a10")
+
+
+class IndexUnavailable(Exception):
+    """The vector store cannot be reached or used; the message says where and why."""
+
+
+def open_store(settings: Settings):
+    """A Qdrant client for the configured location: embedded in memory, a local folder, or a server."""
+    from qdrant_client import QdrantClient
+
+    location = settings.qdrant_location.strip() or ":memory:"
+    try:
+        if location == ":memory:":
+            return QdrantClient(location=":memory:")
+        if location.startswith(("http://", "https://")):
+            client = QdrantClient(url=location, api_key=settings.qdrant_api_key or None, timeout=5)
+            client.get_collections()  # fail now, with a clear message, not at the first question
+            return client
+        return QdrantClient(path=location)
+    except Exception as err:
+        raise IndexUnavailable(f"Cannot use Qdrant at {location}: {err}") from err
+
+
+class Embedder:
+    """Sentence embeddings with a cache by text, shared by all sessions: an unchanged chunk is never re-embedded."""
+
+    def __init__(self, model, label: str = ""):
+        self.model, self.label = model, label
+        self.dimension = model.get_sentence_embedding_dimension()
+        self._cache: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        """Returns the vectors and how many texts had to be embedded afresh."""
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+            if missing:
+                vectors = self.model.encode(missing, normalize_embeddings=True, batch_size=32)
+                self._cache.update(zip(missing, (v.tolist() for v in vectors)))
+            return [self._cache[t] for t in texts], len(missing)
+
+    def embed_query(self, text: str) -> list[float]:
+        with self._lock:
+            return self.model.encode([text], normalize_embeddings=True)[0].tolist()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    doc_id: str
+    title: str
+    version: int
+    position: int
+    text: str
+
+    @property
+    def point_id(self) -> str:
+        digest = hashlib.sha256(self.embedded_text.encode()).hexdigest()
+        return str(uuid.uuid5(_POINT_NAMESPACE, f"{self.doc_id}\n{digest}"))
+
+    @property
+    def embedded_text(self) -> str:
+        return f"{self.title}\n{self.text}"  # the title tells the embedder what a bare section is about
+
+
+@dataclass
+class SyncReport:
+    embedded: int = 0
+    deleted: int = 0
+    kept: int = 0
+    ms: float = 0.0
+    documents: tuple[str, ...] = ()
+
+
+def chunk_document(doc: Document, max_chars: int) -> list[Chunk]:
+    from semantic_text_splitter import MarkdownSplitter
+
+    splitter = MarkdownSplitter((max_chars // 3, max_chars))
+    pieces = dict.fromkeys(p for p in splitter.chunks(doc.text) if p.strip())  # identical chunks once
+    return [Chunk(doc.doc_id, doc.title, doc.version, i, text) for i, text in enumerate(pieces)]
+
+
+def _drop(client, name: str) -> None:
+    try:
+        client.delete_collection(name)
+    except Exception:
+        pass  # the store went away first; nothing is left to clean
+
+
+class Index:
+    def __init__(self, store, embedder: Embedder, chunk_chars: int = 600, name: str | None = None):
+        from qdrant_client import models
+
+        self.store, self.embedder, self.chunk_chars = store, embedder, chunk_chars
+        self.name = name or f"playground-{uuid.uuid4().hex[:12]}"
+        self.corpus_version: str | None = None
+        try:
+            if not store.collection_exists(self.name):
+                store.create_collection(self.name, vectors_config=models.VectorParams(
+                    size=embedder.dimension, distance=models.Distance.COSINE))
+        except Exception as err:
+            raise IndexUnavailable(f"Cannot create collection {self.name}: {err}") from err
+        if name is None:
+            weakref.finalize(self, _drop, store, self.name)
+
+    @classmethod
+    def build(cls, corpus: Corpus, store, embedder: Embedder, chunk_chars: int = 600) -> "Index":
+        index = cls(store, embedder, chunk_chars)
+        index.sync(corpus)
+        return index
+
+    def _points_of(self, doc_id: str) -> dict[str, dict]:
+        from qdrant_client import models
+
+        points, offset = {}, None
+        while True:
+            batch, offset = self.store.scroll(
+                self.name, scroll_filter=models.Filter(must=[models.FieldCondition(
+                    key="doc_id", match=models.MatchValue(value=doc_id))]),
+                limit=256, offset=offset, with_payload=True, with_vectors=False)
+            points.update({str(p.id): p.payload for p in batch})
+            if offset is None:
+                return points
+
+    def replace_document(self, doc: Document, report: SyncReport | None = None) -> SyncReport:
+        from qdrant_client import models
+
+        report = report or SyncReport()
+        started = time.perf_counter()
+        chunks = {c.point_id: c for c in chunk_document(doc, self.chunk_chars)}
+        existing = self._points_of(doc.doc_id)
+        gone = [pid for pid in existing if pid not in chunks]
+        new = [c for pid, c in chunks.items() if pid not in existing]
+        relabel = [pid for pid in chunks if pid in existing and existing[pid].get("version") != doc.version]
+        if gone:
+            self.store.delete(self.name, points_selector=models.PointIdsList(points=gone))
+        if new:
+            vectors, fresh = self.embedder.embed([c.embedded_text for c in new])
+            self.store.upsert(self.name, points=[
+                models.PointStruct(id=c.point_id, vector=v, payload={
+                    "doc_id": c.doc_id, "title": c.title, "version": c.version, "position": c.position, "text": c.text})
+                for c, v in zip(new, vectors)])
+            report.embedded += fresh
+        if relabel:
+            self.store.set_payload(self.name, payload={"version": doc.version, "title": doc.title}, points=relabel)
+        report.deleted += len(gone)
+        report.kept += len(chunks) - len(new)
+        report.documents += (doc.doc_id,)
+        report.ms += (time.perf_counter() - started) * 1000
+        return report
+
+    def sync(self, corpus: Corpus, doc_ids: list[str] | None = None) -> SyncReport:
+        """Brings the named documents (all by default) in step with the corpus."""
+        report = SyncReport()
+        docs = [corpus.get(d) for d in (doc_ids if doc_ids is not None else list(corpus.documents))]
+        try:
+            for doc in docs:
+                self.replace_document(doc, report)
+        except Exception as err:
+            raise IndexUnavailable(f"Updating the index failed: {err}") from err
+        self.corpus_version = corpus.version
+        return report
+
+    def retrieve(self, query: str, k: int) -> tuple[list[Source], float]:
+        """Returns the k closest passages and the milliseconds retrieval took."""
+        started = time.perf_counter()
+        try:
+            hits = self.store.query_points(self.name, query=self.embedder.embed_query(query), limit=k,
+                                           with_payload=True).points
+        except Exception as err:
+            raise IndexUnavailable(f"Retrieval failed: {err}") from err
+        sources = [Source(h.payload["doc_id"], h.payload["title"], h.payload["version"], round(h.score, 3),
+                          h.payload["text"]) for h in hits]
+        return sources, (time.perf_counter() - started) * 1000
+
+    def count(self) -> int:
+        return self.store.count(self.name, exact=True).count

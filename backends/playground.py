@@ -1,0 +1,120 @@
+"""One question through several backends: one retrieval, one batched generate, one Answer each.
+
+Also the per-session documents (a Corpus with its own Index) that policy edits change.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from . import builtin  # noqa: F401  (registers the built-in backends)
+from .answers import Answer, Provenance, Source, Timings
+from .corpus import Corpus
+from .edits import PolicyEdit, apply_edit
+from .engine import Engine, Prompt
+from .index import Embedder, Index, IndexUnavailable, SyncReport, open_store
+from .models import load_embedder
+from .registry import Backend, backend_names, get_backend
+from .settings import Settings
+
+
+@dataclass
+class KnowledgeBase:
+    """A session's documents and the index that follows them."""
+    corpus: Corpus
+    index: Index
+
+    @classmethod
+    def create(cls, settings: Settings, store, embedder: Embedder, corpus: Corpus | None = None) -> "KnowledgeBase":
+        corpus = corpus or Corpus.from_folder(settings.corpus_dir)
+        return cls(corpus, Index.build(corpus, store, embedder, settings.chunk_chars))
+
+    def apply_edit(self, edit: PolicyEdit) -> SyncReport:
+        doc = apply_edit(self.corpus, edit)
+        return self.index.sync(self.corpus, [doc.doc_id])
+
+    def update_document(self, doc_id: str, text: str) -> SyncReport:
+        self.corpus.update(doc_id, text)
+        return self.index.sync(self.corpus, [doc_id])
+
+    def reset(self) -> SyncReport:
+        return self.index.sync(self.corpus, self.corpus.reset())
+
+
+def load_knowledge_parts(settings: Settings) -> tuple[object, Embedder]:
+    """The heavy, shareable parts of a knowledge base: the Qdrant client and the embedder."""
+    model, source = load_embedder(settings)
+    return open_store(settings), Embedder(model, source.label)
+
+
+def check_question(question: str, settings: Settings) -> str:
+    question = (question or "").strip()
+    if not question:
+        raise ValueError("Type a question first.")
+    if len(question) > settings.max_question_chars:
+        raise ValueError(f"That question is {len(question):,} characters long; the limit is "
+                         f"{settings.max_question_chars:,}. Shorten it and ask again.")
+    return question
+
+
+class Playground:
+    def __init__(self, engine: Engine, settings: Settings):
+        self.engine, self.settings = engine, settings
+
+    def adapter_for(self, backend: Backend) -> str | None:
+        return getattr(self.settings, backend.adapter_setting) if backend.adapter_setting else None
+
+    def ask(self, question: str, kb: KnowledgeBase | None, names: list[str] | None = None,
+            on_text: Callable[[str, str], None] | None = None, max_new_tokens: int | None = None) -> list[Answer]:
+        """Answers with every named backend (all registered ones by default), in their order."""
+        started = time.perf_counter()
+        question = check_question(question, self.settings)
+        backends = [get_backend(n) for n in (names or backend_names())]
+        answers = {b.name: Answer(b.name, "") for b in backends}
+
+        sources: list[Source] = []
+        retrieval_ms, retrieval_error = 0.0, ""
+        if any(b.uses_retrieval for b in backends):
+            if kb is None:
+                retrieval_error = "No document index is loaded."
+            else:
+                try:
+                    sources, retrieval_ms = kb.index.retrieve(question, self.settings.top_k)
+                except IndexUnavailable as err:
+                    retrieval_error = str(err)
+
+        rows: list[tuple[Backend, Prompt]] = []
+        for backend in backends:
+            answer = answers[backend.name]
+            adapter = self.adapter_for(backend)
+            if adapter and adapter not in self.engine.adapters:
+                problem = self.engine.problems.get(adapter, f"Adapter {adapter!r} is not loaded.")
+                if not backend.falls_back_to_base:
+                    answer.error = problem
+                    continue
+                answer.note = f"{problem} Answering with the base model and the retrieved passages instead."
+                adapter = None
+            if backend.uses_retrieval:
+                if retrieval_error:
+                    answer.error = retrieval_error
+                    continue
+                answer.sources = sources
+                answer.timings.retrieval_ms = retrieval_ms
+            info = self.engine.adapters.get(adapter) if adapter else None
+            answer.provenance = Provenance(self.engine.source.label, adapter, info.corpus_version if info else None,
+                                           kb.index.corpus_version if kb else None)
+            rows.append((backend, Prompt(backend.messages(question, answer.sources), adapter)))
+
+        if rows:
+            callback = (lambda row, text: on_text(rows[row][0].name, text)) if on_text else None
+            generate_started = (time.perf_counter() - started) * 1000
+            outputs = self.engine.generate([p for _, p in rows], max_new_tokens or self.settings.max_new_tokens, callback)
+            for (backend, _), out in zip(rows, outputs):
+                answer = answers[backend.name]
+                answer.text = out.text
+                answer.timings = Timings(
+                    retrieval_ms=round(answer.timings.retrieval_ms, 1), prompt_tokens=out.prompt_tokens,
+                    ttft_ms=round(generate_started + out.ttft_ms, 1), generation_ms=round(out.generation_ms, 1),
+                    new_tokens=out.new_tokens, total_ms=round(generate_started + out.generation_ms, 1))
+        return [answers[b.name] for b in backends]

