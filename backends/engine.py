@@ -19,7 +19,7 @@ from .models import ModelSource, load_generator
 from .settings import Settings
 
 BASE = "__base__"  # PEFT's name for "no adapter" in adapter_names
-STOPS = ("<|im_end|>", "<|im_start|>", "\n#", "\n\n\n")  # a small model runs on into made-up headings
+STOPS = ("<|im_end|>", "<|im_start|>", "\n#", "\n\n\n", "\nQuestion:")  # a small model runs on into made-up text
 
 
 @dataclass(frozen=True)

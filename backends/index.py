@@ -36,7 +36,8 @@ def open_store(settings: Settings):
         if location == ":memory:":
             return QdrantClient(location=":memory:")
         if location.startswith(("http://", "https://")):
-            client = QdrantClient(url=location, api_key=settings.qdrant_api_key or None, timeout=5)
+            client = QdrantClient(url=location, api_key=settings.qdrant_api_key or None, timeout=5,
+                                  check_compatibility=False)
             client.get_collections()  # fail now, with a clear message, not at the first question
             return client
         return QdrantClient(path=location)
@@ -49,7 +50,7 @@ class Embedder:
 
     def __init__(self, model, label: str = ""):
         self.model, self.label = model, label
-        self.dimension = model.get_sentence_embedding_dimension()
+        self.dimension = model.get_embedding_dimension()
         self._cache: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 

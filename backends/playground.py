@@ -4,6 +4,7 @@ Also the per-session documents (a Corpus with its own Index) that policy edits c
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -42,10 +43,18 @@ class KnowledgeBase:
         return self.index.sync(self.corpus, self.corpus.reset())
 
 
+@functools.lru_cache(maxsize=2)
+def load_engine(settings: Settings) -> Engine:
+    """The base model with its adapters, once per process for the same settings."""
+    return Engine.load(settings)
+
+
+@functools.lru_cache(maxsize=2)
 def load_knowledge_parts(settings: Settings) -> tuple[object, Embedder]:
-    """The heavy, shareable parts of a knowledge base: the Qdrant client and the embedder."""
+    """The heavy, shareable parts of a knowledge base, once per process: the Qdrant client and the embedder."""
+    store = open_store(settings)  # first, so an unreachable server fails before the embedder loads
     model, source = load_embedder(settings)
-    return open_store(settings), Embedder(model, source.label)
+    return store, Embedder(model, source.label)
 
 
 def check_question(question: str, settings: Settings) -> str:

@@ -1,0 +1,47 @@
+"""Drawing an answer in a column: its text, what it was made from, and how long it took."""
+from __future__ import annotations
+
+import streamlit as st
+
+from backends import Answer, Backend, Playground
+
+
+def column_caption(pg: Playground, backend: Backend) -> str:
+    adapter = pg.adapter_for(backend)
+    if not adapter:
+        used = "no adapter"
+    elif adapter in pg.engine.adapters:
+        used = f"adapter **{adapter}** (learned corpus {pg.engine.adapters[adapter].corpus_version})"
+    else:
+        used = f"adapter **{adapter}**: not installed"
+    retrieval = "retrieves passages" if backend.uses_retrieval else "no retrieval"
+    return f"{backend.description}  \n{pg.engine.source.label} · {used} · {retrieval}"
+
+
+def timings_line(answer: Answer) -> str:
+    t = answer.timings
+    parts = [f"retrieval {t.retrieval_ms:.0f} ms"] if answer.sources else []
+    parts += [f"first token {t.ttft_ms / 1000:.1f} s", f"{t.new_tokens} tokens in {t.generation_ms / 1000:.1f} s",
+              f"total {t.total_ms / 1000:.1f} s", f"prompt {t.prompt_tokens} tokens"]
+    return "⏱ " + " · ".join(parts)
+
+
+def render_answer(answer: Answer) -> None:
+    if answer.error:
+        st.warning(answer.error)
+        return
+    if answer.note:
+        st.info(answer.note)
+    if answer.provenance and answer.provenance.stale:
+        st.caption(f":orange[Answers from knowledge of corpus {answer.provenance.adapter_corpus_version}; "
+                   f"the documents are now {answer.provenance.index_corpus_version}.]")
+    with st.container(border=True):
+        st.markdown(answer.text or "_(no answer)_")
+    for source in answer.sources:
+        st.caption(f"📄 **{source.title}** · version {source.version} · score {source.score:.2f}")
+    if answer.sources:
+        with st.expander("Retrieved passages"):
+            for source in answer.sources:
+                st.markdown(f"**{source.title}** (version {source.version})")
+                st.text(source.text)
+    st.caption(timings_line(answer))

@@ -1,0 +1,25 @@
+"""RAG or fine-tuning? One question, four columns. Run with `make run`."""
+import streamlit as st
+
+import session
+
+st.set_page_config(page_title="RAG or fine-tuning?", page_icon="🧭", layout="wide")
+
+page = st.navigation([
+    st.Page("pages/playground.py", title="Playground", icon="🧭", default=True),
+    st.Page("pages/documents.py", title="Documents", icon="📄"),
+])
+
+with st.sidebar:
+    pg = session.playground()
+    st.caption("**Model**: " + pg.engine.source.label)
+    for name, info in pg.engine.adapters.items():
+        st.caption(f"**Adapter** {name}: trained on corpus {info.corpus_version}")
+    for name, problem in pg.engine.problems.items():
+        st.caption(f"**Adapter** {name}: not installed")
+    kb = session.knowledge_base()
+    if kb is not None:
+        st.caption(f"**Index**: {kb.index.count()} chunks of {len(kb.corpus.documents)} documents, "
+                   f"corpus {kb.index.corpus_version}")
+
+page.run()

@@ -1,0 +1,45 @@
+"""What a browser session holds, and the heavy things every session shares.
+
+The model, the embedder and the Qdrant client load once per server (st.cache_resource around the
+factories in backends). Each session keeps only small things of its own: its documents (a Corpus
+with its own Index collection) and its last answers.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from backends import IndexUnavailable, KnowledgeBase, Playground, Settings, load_engine, load_knowledge_parts
+
+
+@st.cache_resource(show_spinner=False)
+def settings() -> Settings:
+    return Settings.load()
+
+
+@st.cache_resource(show_spinner="Loading the model (the first start converts the GGUF, about 20 s)…")
+def playground() -> Playground:
+    return Playground(load_engine(settings()), settings())
+
+
+@st.cache_resource(show_spinner="Loading the embedder…")
+def knowledge_parts():
+    return load_knowledge_parts(settings())
+
+
+def knowledge_base() -> KnowledgeBase | None:
+    """This session's documents and index; None (with the reason shown) when the index cannot be used."""
+    if "kb" not in st.session_state:
+        try:
+            store, embedder = knowledge_parts()
+            with st.spinner("Indexing the documents…"):
+                st.session_state.kb = KnowledgeBase.create(settings(), store, embedder)
+        except (IndexUnavailable, ValueError) as err:
+            st.error(f"The document index is unavailable, so RAG and Hybrid cannot answer: {err}")
+            return None
+    return st.session_state.kb
+
+
+def show_sync(report) -> None:
+    names = ", ".join(report.documents) or "nothing"
+    st.toast(f"Re-indexed {names}: {report.embedded} chunk(s) embedded, {report.deleted} removed, "
+             f"{report.kept} kept, in {report.ms:.0f} ms")

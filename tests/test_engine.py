@@ -1,0 +1,85 @@
+"""The engine on the real packaged model: one batched generate, adapters chosen per row."""
+import pytest
+
+from backends import Prompt
+from tests.conftest import make_adapter, write_manifest
+
+SYSTEM = {"role": "system", "content": "You are a helpful assistant. Answer briefly."}
+
+
+def ask(text, adapter=None):
+    return Prompt([SYSTEM, {"role": "user", "content": text}], adapter)
+
+
+@pytest.fixture(scope="module")
+def engine_with_adapter(engine, tmp_path_factory):
+    folder = make_adapter(tmp_path_factory.mktemp("adapters") / "test-random", engine.source.fingerprint)
+    engine.attach("test-random", folder)
+    assert "test-random" in engine.adapters, engine.problems
+    return engine
+
+
+def test_a_batch_with_mixed_adapters_answers_each_row_as_if_alone(engine_with_adapter):
+    rows = [ask("What is the capital of France?"), ask("What is the capital of France?", "test-random"),
+            ask("Name three colours of the rainbow, please, in a short list."), ask("Say hello.", "test-random")]
+    batched = engine_with_adapter.generate(rows, 16)
+    alone = [engine_with_adapter.generate([row], 16)[0] for row in rows]
+    assert [b.text for b in batched] == [a.text for a in alone]
+    assert [b.new_tokens for b in batched] == [a.new_tokens for a in alone]
+    assert batched[0].text != batched[1].text  # the adapter row really used the adapter
+
+
+def test_generation_reports_tokens_and_times(engine):
+    out, = engine.generate([ask("What is two plus two?")], 12)
+    assert out.text and 0 < out.new_tokens <= 12 and out.prompt_tokens > 10
+    assert 0 < out.ttft_ms <= out.generation_ms
+
+
+def test_tokens_stream_to_each_row_as_they_come(engine):
+    seen = {0: [], 1: []}
+    outs = engine.generate([ask("Count from one to five."), ask("Spell the word cat.")], 10,
+                           on_text=lambda row, text: seen[row].append(text))
+    for row, out in enumerate(outs):
+        assert len(seen[row]) >= 2 and seen[row][-1] == out.text
+        assert all(later.startswith(earlier[:1]) for earlier, later in zip(seen[row], seen[row][1:]))
+
+
+def test_greedy_decoding_repeats_itself(engine):
+    first = engine.generate([ask("Describe a tent in one sentence.")], 16)[0].text
+    assert engine.generate([ask("Describe a tent in one sentence.")], 16)[0].text == first
+
+
+def test_an_unknown_adapter_is_refused_by_name(engine):
+    with pytest.raises(ValueError, match="nope"):
+        engine.generate([ask("Hi", "nope")], 4)
+
+
+def test_a_missing_adapter_folder_says_how_to_get_one(engine, tmp_path):
+    engine.attach("missing", tmp_path / "missing")
+    assert "No adapter is installed" in engine.problems["missing"] and "make adapter" in engine.problems["missing"]
+
+
+def test_a_corrupt_adapter_is_refused_and_the_model_keeps_answering(engine, tmp_path):
+    folder = make_adapter(tmp_path / "corrupt", engine.source.fingerprint)
+    (folder / "adapter_model.safetensors").write_bytes(b"not a safetensors file")
+    before = engine.generate([ask("Say hello.")], 8)[0].text
+    engine.attach("corrupt", folder)
+    assert "corrupt" in engine.problems["corrupt"] and "corrupt" not in engine.adapters
+    assert engine.generate([ask("Say hello.")], 8)[0].text == before
+
+
+def test_an_adapter_for_another_base_model_is_refused(engine, tmp_path):
+    folder = make_adapter(tmp_path / "other-base", "gguf:0000000000000000")
+    engine.attach("other-base", folder)
+    assert "trained on base model" in engine.problems["other-base"]
+
+
+def test_an_adapter_without_a_manifest_is_refused(engine, tmp_path):
+    folder = make_adapter(tmp_path / "no-manifest", engine.source.fingerprint)
+    (folder / "manifest.json").unlink()
+    engine.attach("no-manifest", folder)
+    assert "manifest.json is missing" in engine.problems["no-manifest"]
+    write_manifest(folder, engine.source.fingerprint)
+    (folder / "manifest.json").write_text("{broken")
+    engine.attach("no-manifest", folder)
+    assert "corrupt" in engine.problems["no-manifest"]

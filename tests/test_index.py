@@ -1,0 +1,95 @@
+import pytest
+
+from backends import IndexUnavailable, KnowledgeBase, get_edit, open_store
+from backends.index import chunk_document
+from tests.conftest import REFUND_QUESTION
+
+
+def chunks_of(kb, doc_id):
+    points, _ = kb.index.store.scroll(kb.index.name, limit=1000, with_payload=True)
+    return [p.payload for p in points if p.payload["doc_id"] == doc_id]
+
+
+def test_the_index_holds_every_chunk_of_every_document_once(kb, settings):
+    expected = sum(len(chunk_document(doc, settings.chunk_chars)) for doc in kb.corpus.documents.values())
+    assert kb.index.count() == expected
+    points, _ = kb.index.store.scroll(kb.index.name, limit=1000, with_payload=True)
+    texts = [(p.payload["doc_id"], p.payload["text"]) for p in points]
+    assert len(texts) == len(set(texts))
+    assert kb.index.corpus_version == kb.corpus.version
+
+
+def test_the_refund_question_retrieves_the_returns_document_first(kb):
+    sources, ms = kb.index.retrieve(REFUND_QUESTION, 2)
+    assert sources[0].doc_id == "returns-and-refunds"
+    assert sources[0].title == "Returns and refunds" and sources[0].version == 1
+    assert "30 days" in " ".join(s.text for s in sources)
+    assert 0 < sources[0].score <= 1 and ms > 0
+
+
+def test_an_edit_replaces_the_documents_chunks_without_duplicates_or_stale_ones(kb):
+    count = kb.index.count()
+    report = kb.apply_edit(get_edit("refund-window"))
+    assert report.documents == ("returns-and-refunds",)
+    assert report.embedded == 1 and report.deleted == 1  # only the changed chunk is re-embedded
+    assert kb.index.count() == count
+    chunks = chunks_of(kb, "returns-and-refunds")
+    assert not any("30 days" in c["text"] for c in chunks)
+    assert any("14 days" in c["text"] for c in chunks)
+    assert {c["version"] for c in chunks} == {2}
+    sources, _ = kb.index.retrieve(REFUND_QUESTION, 2)
+    assert sources[0].version == 2 and "14 days" in " ".join(s.text for s in sources)
+
+
+def test_the_same_edit_twice_leaves_the_index_as_it_was(kb):
+    kb.apply_edit(get_edit("refund-window"))
+    count = kb.index.count()
+    with pytest.raises(ValueError):
+        kb.apply_edit(get_edit("refund-window"))
+    assert kb.index.count() == count
+
+
+def test_reset_brings_back_the_shipped_chunks(kb):
+    count = kb.index.count()
+    kb.apply_edit(get_edit("free-shipping"))
+    report = kb.reset()
+    assert report.documents == ("shipping",)
+    assert report.embedded == 0  # the shipped chunk's vector is still cached
+    assert kb.index.count() == count
+    assert any("$50" in c["text"] for c in chunks_of(kb, "shipping"))
+    assert kb.index.corpus_version == kb.corpus.original_version
+
+
+def test_a_hand_edit_that_rewrites_a_document_leaves_none_of_its_old_chunks(kb):
+    kb.update_document("rentals", "# Rentals\n\nWe no longer rent tents.")
+    chunks = chunks_of(kb, "rentals")
+    assert [c["text"] for c in chunks] == ["# Rentals\n\nWe no longer rent tents."]
+
+
+def test_a_document_edited_to_empty_changes_nothing(kb):
+    count, version = kb.index.count(), kb.index.corpus_version
+    with pytest.raises(ValueError, match="cannot be empty"):
+        kb.update_document("warranty", "  ")
+    assert kb.index.count() == count and kb.index.corpus_version == version
+
+
+def test_two_sessions_each_see_their_own_corpus(settings, knowledge_parts):
+    edited = KnowledgeBase.create(settings, *knowledge_parts)
+    shipped = KnowledgeBase.create(settings, *knowledge_parts)
+    edited.apply_edit(get_edit("refund-window"))
+    assert "14 days" in " ".join(s.text for s in edited.index.retrieve(REFUND_QUESTION, 2)[0])
+    assert "30 days" in " ".join(s.text for s in shipped.index.retrieve(REFUND_QUESTION, 2)[0])
+
+
+def test_an_unreachable_qdrant_url_says_where_it_looked(settings):
+    with pytest.raises(IndexUnavailable, match="127.0.0.1:9"):
+        open_store(settings.with_(qdrant_location="http://127.0.0.1:9"))
+
+
+def test_a_local_qdrant_folder_keeps_the_index(settings, knowledge_parts, tmp_path):
+    from backends import Corpus
+    from backends.index import Index
+    store = open_store(settings.with_(qdrant_location=str(tmp_path / "qdrant")))
+    index = Index(store, knowledge_parts[1], settings.chunk_chars, name="kept")
+    index.sync(Corpus.from_folder(settings.corpus_dir))
+    assert index.count() > 0 and (tmp_path / "qdrant").is_dir()
