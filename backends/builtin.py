@@ -1,15 +1,38 @@
-"""The four built-in columns, all on the same base model."""
+"""The four built-in columns, all on the same base model.
+
+The grounded prompt shows two worked examples, then the retrieved passages with the best one last,
+nearest the question. On 16 questions about the sample corpus the 135M base model quoted the right
+figure in 6 with two passages best-first and no examples, and in 9 with this prompt and three
+passages; on the four edited facts it followed 3 of 4 (/tmp experiments, greedy, 350-character
+chunks). The examples' topics are far from the corpus so that their wording does not leak into an
+answer, as an earlier parking example did ("shipping is free for the first two hours").
+"""
 from __future__ import annotations
 
 from .answers import Source
-from .registry import SYSTEM, Backend, register
+from .registry import Backend, register
 
-GROUNDED = SYSTEM + " Answer only from the passages below. If they do not say, say you do not know."
+GROUNDED = ("You answer customer questions for Larkspur Outfitters using the documents provided. "
+            "Quote the exact figures.")
+EXAMPLES = (
+    ("Library cards: A library card costs $8 and lets you borrow up to 6 books at a time.",
+     "How many books can I borrow?", "You can borrow up to 6 books at a time."),
+    ("Bus passes: A monthly bus pass costs $40 and works on every city route.",
+     "How much is a monthly bus pass?", "A monthly bus pass costs $40."),
+)
 
 
-def passages_prompt(question: str, sources: list[Source]) -> str:
-    passages = "\n\n".join(f"[{i}] {s.title}\n{s.text}" for i, s in enumerate(sources, 1))
-    return f"Passages:\n{passages}\n\nQuestion: {question}"
+def grounded_question(question: str, passages: str) -> str:
+    return f"Documents:\n{passages}\n\nQuestion: {question}\nAnswer with the exact figure from the documents."
+
+
+def grounded_messages(question: str, sources: list[Source]) -> list[dict]:
+    messages = [{"role": "system", "content": GROUNDED}]
+    for passage, example_question, example_answer in EXAMPLES:
+        messages += [{"role": "user", "content": grounded_question(example_question, passage)},
+                     {"role": "assistant", "content": example_answer}]
+    passages = "\n\n".join(f"{s.title}: {s.text}" for s in reversed(sources))  # best passage last
+    return messages + [{"role": "user", "content": grounded_question(question, passages)}]
 
 
 @register
@@ -25,7 +48,7 @@ class RAG(Backend):
     uses_retrieval = True
 
     def messages(self, question, sources):
-        return [{"role": "system", "content": GROUNDED}, {"role": "user", "content": passages_prompt(question, sources)}]
+        return grounded_messages(question, sources)
 
 
 @register

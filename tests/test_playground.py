@@ -1,0 +1,49 @@
+"""The demo itself on the real model and index: the policy edit reaches RAG and Hybrid, not the others."""
+import pytest
+
+from backends import KnowledgeBase, check_question, get_edit
+from tests.conftest import REFUND_QUESTION
+
+
+def by_name(answers):
+    return {a.backend: a for a in answers}
+
+
+def test_the_policy_edit_reaches_rag_and_hybrid_but_not_base(playground, kb):
+    before = by_name(playground.ask(REFUND_QUESTION, kb))
+    for name in ("RAG", "Hybrid"):
+        assert "30" in before[name].text and "14" not in before[name].text, before[name].text
+        assert before[name].sources[0].doc_id == "returns-and-refunds" and before[name].sources[0].version == 1
+    kb.apply_edit(get_edit("refund-window"))
+    after = by_name(playground.ask(REFUND_QUESTION, kb))
+    for name in ("RAG", "Hybrid"):
+        assert "14" in after[name].text and "30 days" not in after[name].text, after[name].text
+        assert after[name].sources[0].version == 2
+    assert after["Base"].text == before["Base"].text  # the base model's knowledge did not move
+    if after["Fine-tuned"].text:
+        assert after["Fine-tuned"].text == before["Fine-tuned"].text
+
+
+def test_an_edit_in_one_session_does_not_reach_another(playground, settings, knowledge_parts):
+    edited, shipped = (KnowledgeBase.create(settings, *knowledge_parts) for _ in range(2))
+    edited.apply_edit(get_edit("refund-window"))
+    assert "14" in playground.ask(REFUND_QUESTION, edited, ["RAG"])[0].text
+    assert "30" in playground.ask(REFUND_QUESTION, shipped, ["RAG"])[0].text
+
+
+def test_tokens_stream_to_every_answering_column(playground, kb):
+    seen = {}
+    answers = playground.ask(REFUND_QUESTION, kb, on_text=lambda name, text: seen.setdefault(name, []).append(text),
+                             max_new_tokens=8)
+    for answer in answers:
+        if not answer.error:
+            assert seen[answer.backend][-1] == answer.text
+
+
+@pytest.mark.parametrize("question, message", [("", "Type a question"), ("   ", "Type a question"),
+                                               ("x" * 20_000, "20,000 characters")])
+def test_bad_questions_get_a_clear_message(playground, kb, question, message):
+    with pytest.raises(ValueError, match=message):
+        playground.ask(question, kb)
+    with pytest.raises(ValueError, match=message):
+        check_question(question, playground.settings)
