@@ -11,19 +11,27 @@ import streamlit as st
 from backends import IndexUnavailable, KnowledgeBase, Playground, Settings, load_engine, load_knowledge_parts
 
 
-@st.cache_resource(show_spinner=False)
 def settings() -> Settings:
+    """Read on every run (it is tiny), so the heavy objects below are keyed on what is configured now."""
     return Settings.load()
 
 
 @st.cache_resource(show_spinner="Loading the model (the first start converts the GGUF, about 20 s)…")
-def playground() -> Playground:
-    return Playground(load_engine(settings()), settings())
+def _playground(configured: Settings) -> Playground:
+    return Playground(load_engine(configured), configured)
 
 
 @st.cache_resource(show_spinner="Loading the embedder…")
+def _knowledge_parts(configured: Settings):
+    return load_knowledge_parts(configured)
+
+
+def playground() -> Playground:
+    return _playground(settings())
+
+
 def knowledge_parts():
-    return load_knowledge_parts(settings())
+    return _knowledge_parts(settings())
 
 
 def knowledge_base() -> KnowledgeBase | None:

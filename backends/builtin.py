@@ -3,7 +3,7 @@
 The grounded prompt shows two worked examples, then the retrieved passages with the best one last,
 nearest the question. On 16 questions about the sample corpus the 135M base model quoted the right
 figure in 6 with two passages best-first and no examples, and in 9 with this prompt and three
-passages; on the four edited facts it followed 3 of 4 (/tmp experiments, greedy, 350-character
+passages; on the four edited facts it followed 3 of 4 (greedy decoding, 350-character
 chunks). The examples' topics are far from the corpus so that their wording does not leak into an
 answer, as an earlier parking example did ("shipping is free for the first two hours").
 """

@@ -43,15 +43,32 @@ class KnowledgeBase:
         return self.index.sync(self.corpus, self.corpus.reset())
 
 
-@functools.lru_cache(maxsize=2)
+ENGINE_FIELDS = ("model", "hub_model", "dtype", "threads", "adapters_dir", "adapter", "hybrid_adapter", "cache_dir")
+KNOWLEDGE_FIELDS = ("embedder", "hub_embedder", "qdrant_location", "qdrant_api_key")
+
+
+def _only(settings: Settings, names: tuple[str, ...]) -> Settings:
+    """The settings with every other field at its default, so unrelated changes share one cached object."""
+    return Settings(**{name: getattr(settings, name) for name in names})
+
+
 def load_engine(settings: Settings) -> Engine:
-    """The base model with its adapters, once per process for the same settings."""
+    """The base model with its adapters, once per process for the same model settings."""
+    return _load_engine(_only(settings, ENGINE_FIELDS))
+
+
+def load_knowledge_parts(settings: Settings) -> tuple[object, Embedder]:
+    """The heavy, shareable parts of a knowledge base, once per process: the Qdrant client and the embedder."""
+    return _load_knowledge_parts(_only(settings, KNOWLEDGE_FIELDS))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_engine(settings: Settings) -> Engine:
     return Engine.load(settings)
 
 
 @functools.lru_cache(maxsize=2)
-def load_knowledge_parts(settings: Settings) -> tuple[object, Embedder]:
-    """The heavy, shareable parts of a knowledge base, once per process: the Qdrant client and the embedder."""
+def _load_knowledge_parts(settings: Settings) -> tuple[object, Embedder]:
     store = open_store(settings)  # first, so an unreachable server fails before the embedder loads
     model, source = load_embedder(settings)
     return store, Embedder(model, source.label)

@@ -1,0 +1,79 @@
+"""Every page, run by Streamlit's AppTest in this process (sharing the session's loaded model)."""
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+TIMEOUT = 240
+
+
+@pytest.fixture
+def app(engine, knowledge_parts):  # the fixtures load the heavy parts once; the app's factories reuse them
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def column_texts(at):
+    return " ".join(m.value for m in at.markdown)
+
+
+def test_the_playground_shows_four_columns_and_which_model_each_uses(app):
+    assert [h.value for h in app.subheader] == ["Base", "RAG", "Fine-tuned", "Hybrid"]
+    captions = " ".join(c.value for c in app.caption)
+    assert "SmolLM2-135M-Instruct" in captions and "adapter **larkspur-voice**" in captions
+
+
+def test_ask_answers_in_every_column(app):
+    app.button[0].click().run()  # Ask
+    assert not app.exception and not app.error
+    text = column_texts(app)
+    assert "30" in text
+    sources = " ".join(c.value for c in app.caption)
+    assert "Returns and refunds** · version 1" in sources and "⏱" in sources
+
+
+def test_edit_the_policy_shows_before_and_after(app):
+    edit = next(b for b in app.button if b.label == "Edit the policy")
+    edit.click().run()
+    assert not app.exception and not app.error
+    text = column_texts(app)
+    assert "**Before the edit**" in text and "**After: Refund window: 30 → 14 days**" in text
+    sources = " ".join(c.value for c in app.caption)
+    assert "version 1" in sources and "version 2" in sources
+    reset = next(b for b in app.button if b.label == "Reset")
+    reset.click().run()
+    assert "Before the edit" not in column_texts(app)
+
+
+@pytest.mark.parametrize("question, message", [("   ", "Type a question"), ("x" * 20_000, "20,000 characters")])
+def test_a_bad_question_gets_a_message_and_keeps_the_text(app, question, message):
+    app.text_area[0].input(question).run()
+    app.button[0].click().run()
+    assert message in app.error[0].value
+    assert app.text_area[0].value == question
+
+
+def test_documents_page_refuses_an_empty_document_and_keeps_nothing_lost(engine, knowledge_parts):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.switch_page("pages/documents.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Documents"
+    original = at.text_area[0].value
+    at.text_area[0].input("   ").run()
+    next(b for b in at.button if b.label == "Apply my edit").click().run()
+    assert "cannot be empty" in at.error[0].value
+    assert at.text_area[0].value == "   "  # what was typed stays, and the document is unchanged
+    at.text_area[0].input(original.replace("Larkspur", "Larkspur Outfitters")).run()
+    next(b for b in at.button if b.label == "Apply my edit").click().run()
+    assert not at.error and "version 2" in " ".join(c.value for c in at.caption)
+
+
+def test_an_unreachable_qdrant_server_is_explained_and_base_still_answers(engine, monkeypatch):
+    monkeypatch.setenv("PLAYGROUND_QDRANT_LOCATION", "http://127.0.0.1:9")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert any("127.0.0.1:9" in e.value for e in at.error)
+    at.button[0].click().run()
+    assert any("No document index" in w.value for w in at.warning)
