@@ -23,10 +23,10 @@ def timings_line(answer: Answer) -> str:
     parts = [f"retrieval {t.retrieval_ms:.0f} ms"] if answer.sources else []
     parts += [f"first token {t.ttft_ms / 1000:.1f} s", f"{t.new_tokens} tokens in {t.generation_ms / 1000:.1f} s",
               f"total {t.total_ms / 1000:.1f} s", f"prompt {t.prompt_tokens} tokens"]
-    return "⏱ " + " · ".join(parts)
+    return ":material/timer: " + " · ".join(parts)
 
 
-def render_answer(answer: Answer) -> None:
+def render_answer(answer: Answer, phase: str = "now") -> None:
     if answer.error:
         st.warning(answer.error)
         return
@@ -35,10 +35,11 @@ def render_answer(answer: Answer) -> None:
     if answer.provenance and answer.provenance.stale:
         st.caption(f":orange[Answers from knowledge of corpus {answer.provenance.adapter_corpus_version}; "
                    f"the documents are now {answer.provenance.index_corpus_version}.]")
-    with st.container(border=True):
+    slug = "".join(c if c.isalnum() else "-" for c in answer.backend.lower())
+    with st.container(border=True, key=f"answer-{slug}-{phase}"):  # the key lets a browser test find it
         st.markdown(answer.text or "_(no answer)_")
     for source in answer.sources:
-        st.caption(f"📄 **{source.title}** · version {source.version} · score {source.score:.2f}")
+        st.caption(f":material/description: **{source.title}** · version {source.version} · score {source.score:.2f}")
     if answer.sources:
         with st.expander("Retrieved passages"):
             for source in answer.sources:

@@ -100,7 +100,8 @@ if result:
         with columns[answer.backend]:
             if answer.backend in before:
                 st.markdown("**Before the edit**")
-                render_answer(before[answer.backend])
+                render_answer(before[answer.backend], "before")
                 changed = before[answer.backend].text != answer.text
-                st.markdown(f"**After: {result['edit']}** " + (":orange[· changed]" if changed else ":gray[· unchanged]"))
+                marker = "" if answer.error else (":orange[· changed]" if changed else ":gray[· unchanged]")
+                st.markdown(f"**After: {result['edit']}** {marker}")
             render_answer(answer)

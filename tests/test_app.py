@@ -31,7 +31,7 @@ def test_ask_answers_in_every_column(app):
     text = column_texts(app)
     assert "30" in text
     sources = " ".join(c.value for c in app.caption)
-    assert "Returns and refunds** · version 1" in sources and "⏱" in sources
+    assert "Returns and refunds** · version 1" in sources and ":material/timer:" in sources
 
 
 def test_edit_the_policy_shows_before_and_after(app):
