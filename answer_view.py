@@ -15,7 +15,7 @@ def column_caption(pg: Playground, backend: Backend) -> str:
     else:
         used = f"adapter **{adapter}**: not installed"
     retrieval = "retrieves passages" if backend.uses_retrieval else "no retrieval"
-    return f"{backend.description}  \n{pg.engine.source.label} · {used} · {retrieval}"
+    return f"{backend.description}  \n{pg.engine.label} · {used} · {retrieval}"
 
 
 def timings_line(answer: Answer) -> str:

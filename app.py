@@ -12,7 +12,7 @@ page = st.navigation([
 
 with st.sidebar:
     pg = session.playground()
-    st.caption("**Model**: " + pg.engine.source.label)
+    st.caption("**Model**: " + pg.engine.label)
     for name, info in pg.engine.adapters.items():
         st.caption(f"**Adapter** {name}: trained on corpus {info.corpus_version}")
     for name, problem in pg.engine.problems.items():

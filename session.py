@@ -49,5 +49,5 @@ def knowledge_base() -> KnowledgeBase | None:
 
 def show_sync(report) -> None:
     names = ", ".join(report.documents) or "nothing"
-    st.toast(f"Re-indexed {names}: {report.embedded} chunk(s) embedded, {report.deleted} removed, "
-             f"{report.kept} kept, in {report.ms:.0f} ms")
+    st.toast(f"Re-indexed {names}: {report.added} chunk(s) replaced ({report.embedded} embedded afresh), "
+             f"{report.deleted} removed, {report.kept} kept, in {report.ms:.0f} ms")

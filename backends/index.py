@@ -88,7 +88,8 @@ class Chunk:
 
 @dataclass
 class SyncReport:
-    embedded: int = 0
+    added: int = 0      # chunks written, new to this index
+    embedded: int = 0   # of those, vectors computed afresh (the rest came from the shared cache)
     deleted: int = 0
     kept: int = 0
     ms: float = 0.0
@@ -163,6 +164,7 @@ class Index:
                 models.PointStruct(id=c.point_id, vector=v, payload={
                     "doc_id": c.doc_id, "title": c.title, "version": c.version, "position": c.position, "text": c.text})
                 for c, v in zip(new, vectors)])
+            report.added += len(new)
             report.embedded += fresh
         if relabel:
             self.store.set_payload(self.name, payload={"version": doc.version, "title": doc.title}, points=relabel)

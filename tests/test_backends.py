@@ -18,7 +18,7 @@ def test_every_backend_gives_an_answer_of_the_same_shape(backend_name, playgroun
         assert backend.adapter_setting and "make adapter" in answer.error and not answer.text
         return
     assert answer.text
-    assert answer.provenance.model == playground.engine.source.label
+    assert answer.provenance.model == playground.engine.label
     assert answer.provenance.index_corpus_version == kb.corpus.version
     t = answer.timings
     assert 0 < t.new_tokens <= 12 and t.prompt_tokens > 0 and 0 < t.ttft_ms <= t.total_ms
