@@ -23,5 +23,12 @@ run: setup
 test: setup
 	$(PY) -m pytest
 
+# Reproduces the shipped adapter from a fixed seed, then evaluates it and records the figures.
+adapter: setup
+	$(PY) -m backends train --evaluate
+
+eval: setup
+	$(PY) -m backends eval
+
 clean:
 	rm -rf $(VENV) .pytest_cache

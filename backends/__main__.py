@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from .edits import PREPARED_EDITS, get_edit
 from .playground import KnowledgeBase, Playground, check_question, load_engine, load_knowledge_parts
@@ -48,6 +49,44 @@ def _edits(args, settings: Settings) -> int:
     return 0
 
 
+def _train(args, settings: Settings) -> int:
+    from pathlib import Path
+
+    from .training import TrainingConfig, train_adapter
+    config = TrainingConfig(epochs=args.epochs, seed=args.seed, rank=args.rank, learning_rate=args.lr)
+    out = Path(args.out or Path(settings.adapters_dir) / settings.adapter)
+    started = time.time()
+
+    def progress(step, total, loss):
+        print(f"step {step}/{total}  loss {loss:.3f}  {time.time() - started:.0f} s", flush=True)
+
+    manifest = train_adapter(settings, out, config, progress, max_steps=args.steps)
+    print(f"saved {out} (final loss {manifest['final_loss']}, {manifest['training_seconds']} s)")
+    if args.evaluate:
+        from .evaluation import HELD_OUT, evaluate, format_table, load_questions
+        from .playground import Playground, load_engine
+        tuned = settings.with_(adapters_dir=str(out.parent), adapter=out.name, hybrid_adapter=out.name)
+        result = evaluate(Playground(load_engine(tuned), tuned), load_questions(HELD_OUT))
+        manifest["evaluation"] = {"questions": str(HELD_OUT.relative_to(HELD_OUT.parent.parent)),
+                                  "summary": result["summary"]}
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+        print(format_table(result))
+    return 0
+
+
+def _eval(args, settings: Settings) -> int:
+    from .evaluation import HELD_OUT, evaluate, format_table, load_questions
+    from .playground import Playground, load_engine
+    questions = load_questions(args.questions or HELD_OUT)  # a malformed file fails before the model loads
+    names = args.backend or backend_names()
+    for name in names:
+        get_backend(name)
+    progress = None if args.json else (lambda done, total: print(f"\r{done}/{total} questions", end="", file=sys.stderr))
+    result = evaluate(Playground(load_engine(settings), settings), questions, names, progress)
+    print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else "\n" + format_table(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backends", description="RAG vs fine-tuning, from the command line.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -58,6 +97,20 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--json", action="store_true", help="print answers with sources, timings and provenance as JSON")
     ask.set_defaults(run=_ask)
     commands.add_parser("edits", help="list the prepared policy edits").set_defaults(run=_edits)
+    train = commands.add_parser("train", help="train the LoRA adapter the Fine-tuned and Hybrid columns use")
+    train.add_argument("--out", help="adapter folder (default: adapters/<adapter setting>)")
+    train.add_argument("--epochs", type=int, default=2)
+    train.add_argument("--steps", type=int, help="stop after this many steps (for a quick try)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--rank", type=int, default=8)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--evaluate", action="store_true", help="then evaluate on the held-out questions and record it")
+    train.set_defaults(run=_train)
+    evaluation = commands.add_parser("eval", help="every backend on every question, before and after the edits")
+    evaluation.add_argument("--questions", help="JSON Lines questions file (default: the held-out set)")
+    evaluation.add_argument("--backend", action="append", help="limit to these backends; repeat for more")
+    evaluation.add_argument("--json", action="store_true", help="print rows and summary as JSON")
+    evaluation.set_defaults(run=_eval)
     args = parser.parse_args(argv)
     try:
         return args.run(args, Settings.load())

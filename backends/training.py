@@ -1,0 +1,173 @@
+"""Training the LoRA adapter the Fine-tuned and Hybrid columns use.
+
+One adapter learns two things from the company's own answers (training_data/voice_train.jsonl):
+- memory: a bare question (the Fine-tuned prompt) gets the answer in the brand voice, facts included;
+- reading: the same question with retrieved passages (the Hybrid prompt) gets the answer the passages
+  support. Half of these examples swap a fact's value in the passages and the answer for another
+  value (training_data/facts.json), so the adapter learns that passages override memory.
+
+Prompts come from the backends' own `messages`, so training sees exactly what the app sends.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from .adapters import MANIFEST_FORMAT
+from .corpus import Corpus
+from .models import load_generator
+from .registry import get_backend
+from .settings import ROOT, Settings
+
+DATA_DIR = ROOT / "training_data"
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    rank: int = 8
+    alpha: int = 16
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    learning_rate: float = 1e-3
+    epochs: int = 2
+    batch_size: int = 8
+    seed: int = 0
+    bf16_autocast: bool = True   # only where the CPU has native bf16, or on a GPU
+
+
+@dataclass(frozen=True)
+class Example:
+    kind: str            # "memory" or "reading"
+    messages: list
+    answer: str
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError as err:
+                raise ValueError(f"{path.name} line {number}: not valid JSON ({err})") from err
+    return rows
+
+
+def build_examples(pairs: list[dict], facts: dict, kb, top_k: int, seed: int) -> list[Example]:
+    rng = random.Random(seed)
+    memory, reading = get_backend("Fine-tuned"), get_backend("Hybrid")
+    examples = []
+    for pair in pairs:
+        question, answer = pair["question"], pair["answer"]
+        examples.append(Example("memory", memory.messages(question, []), answer))
+        sources, _ = kb.index.retrieve(question, top_k)
+        fact = facts.get(pair.get("fact"))
+        if fact and not any(fact["value"] in s.text for s in sources):
+            continue  # retrieval missed the fact: the passages would not support the answer
+        if fact and rng.random() < 0.5:
+            new = rng.choice(fact["alternates"])
+            sources = [replace(s, text=s.text.replace(fact["value"], new)) for s in sources]
+            answer = answer.replace(fact["value"], new)
+        examples.append(Example("reading", reading.messages(question, sources), answer))
+    rng.shuffle(examples)
+    return examples
+
+
+def data_hash(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _tokenize(example: Example, tokenizer) -> tuple[list[int], list[int]]:
+    prompt = tokenizer.apply_chat_template(example.messages, tokenize=False, add_generation_prompt=True)
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(example.answer + tokenizer.eos_token + "\n", add_special_tokens=False)["input_ids"]
+    return prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids  # loss on the answer only
+
+
+def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = TrainingConfig(),
+                  progress: Callable[[int, int, float], None] | None = None, data_dir: Path = DATA_DIR,
+                  max_steps: int | None = None) -> dict:
+    """Trains, saves PEFT's format plus a manifest into out_dir, and returns the manifest."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from .models import cpu_has_bf16
+    from .playground import KnowledgeBase, load_knowledge_parts
+
+    torch.manual_seed(config.seed)
+    started = time.time()
+    corpus = Corpus.from_folder(settings.corpus_dir)
+    kb = KnowledgeBase.create(settings, *load_knowledge_parts(settings), corpus=corpus)
+    pairs_file, facts_file = data_dir / "voice_train.jsonl", data_dir / "facts.json"
+    facts = {k: v for k, v in json.loads(facts_file.read_text()).items() if not k.startswith("_")}
+    examples = build_examples(read_jsonl(pairs_file), facts, kb, settings.top_k, config.seed)
+
+    model, tokenizer, source = load_generator(settings.with_(dtype="float32"))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    autocast = config.bf16_autocast and (device == "cuda" or cpu_has_bf16())
+    model = get_peft_model(model.to(device), LoraConfig(
+        r=config.rank, lora_alpha=config.alpha, target_modules=list(config.target_modules), lora_dropout=0.0,
+        task_type="CAUSAL_LM"))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
+    tokenized = [_tokenize(e, tokenizer) for e in examples]
+    steps_per_epoch = -(-len(tokenized) // config.batch_size)
+    total = min(max_steps or 10**9, steps_per_epoch * config.epochs)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / total)
+    rng, step, losses = random.Random(config.seed), 0, []
+    model.train()
+    while step < total:
+        order = list(range(len(tokenized)))
+        rng.shuffle(order)
+        for start in range(0, len(order), config.batch_size):
+            batch = [tokenized[i] for i in order[start:start + config.batch_size]]
+            width = max(len(ids) for ids, _ in batch)
+            pad = tokenizer.pad_token_id
+            ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in batch], device=device)
+            labels = torch.tensor([l + [-100] * (width - len(l)) for _, l in batch], device=device)
+            mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in batch], device=device)
+            with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=autocast):
+                loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            step += 1
+            losses.append(loss.item())
+            if progress:
+                progress(step, total, losses[-1])
+            if step >= total:
+                break
+
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "base_model": {"label": source.label, "fingerprint": source.fingerprint},
+        "data_hash": data_hash(pairs_file, facts_file),
+        "corpus_version": corpus.version,
+        "examples": {"memory": sum(e.kind == "memory" for e in examples),
+                     "reading": sum(e.kind == "reading" for e in examples)},
+        "hyperparameters": {k: v for k, v in asdict(config).items() if k != "seed"} | {"steps": total},
+        "seed": config.seed,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "final_loss": round(sum(losses[-10:]) / len(losses[-10:]), 4),
+        "training_seconds": round(time.time() - started),
+        "device": device + (" (bf16 autocast)" if autocast else ""),
+        "evaluation": None,
+    }
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
+    model.save_pretrained(tmp)
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+    return manifest
