@@ -30,5 +30,13 @@ adapter: setup
 eval: setup
 	$(PY) -m backends eval
 
+# llama.cpp is the yardstick, not a dependency of the app: built once into .venv (several minutes).
+$(VENV)/.llama: $(STAMP)
+	$(PY) -m pip install --quiet llama-cpp-python==0.3.36
+	touch $@
+
+bench: setup $(VENV)/.llama
+	$(PY) -m backends bench
+
 clean:
 	rm -rf $(VENV) .pytest_cache

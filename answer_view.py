@@ -32,9 +32,10 @@ def render_answer(answer: Answer, phase: str = "now") -> None:
         return
     if answer.note:
         st.info(answer.note)
-    if answer.provenance and answer.provenance.stale:
-        st.caption(f":orange[Answers from knowledge of corpus {answer.provenance.adapter_corpus_version}; "
-                   f"the documents are now {answer.provenance.index_corpus_version}.]")
+    if answer.stale:
+        st.caption(f":orange[:material/history: Answers from what it learned of corpus "
+                   f"{answer.provenance.adapter_corpus_version}; the documents are now "
+                   f"{answer.provenance.index_corpus_version}.]")
     slug = "".join(c if c.isalnum() else "-" for c in answer.backend.lower())
     with st.container(border=True, key=f"answer-{slug}-{phase}"):  # the key lets a browser test find it
         st.markdown(answer.text or "_(no answer)_")

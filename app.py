@@ -8,6 +8,7 @@ st.set_page_config(page_title="RAG or fine-tuning?", page_icon="🧭", layout="w
 page = st.navigation([
     st.Page("pages/playground.py", title="Playground", icon="🧭", default=True),
     st.Page("pages/documents.py", title="Documents", icon="📄"),
+    st.Page("pages/evaluation.py", title="Evaluation", icon="📊"),
 ])
 
 with st.sidebar:

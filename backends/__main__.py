@@ -87,6 +87,13 @@ def _eval(args, settings: Settings) -> int:
     return 0
 
 
+def _bench(args, settings: Settings) -> int:
+    from .bench import format_bench, run_bench
+    result = run_bench(settings, tokens=args.tokens, runs=args.runs, starts=not args.no_starts)
+    print(json.dumps(result, indent=2) if args.json else format_bench(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backends", description="RAG vs fine-tuning, from the command line.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     evaluation.add_argument("--backend", action="append", help="limit to these backends; repeat for more")
     evaluation.add_argument("--json", action="store_true", help="print rows and summary as JSON")
     evaluation.set_defaults(run=_eval)
+    bench = commands.add_parser("bench", help="measure the playground's speed on this machine")
+    bench.add_argument("--tokens", type=int, default=128, help="new tokens per answer (forced)")
+    bench.add_argument("--runs", type=int, default=3, help="timed runs per figure, after a warm-up")
+    bench.add_argument("--no-starts", action="store_true", help="skip the fresh-process start timings")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.set_defaults(run=_bench)
     args = parser.parse_args(argv)
     try:
         return args.run(args, Settings.load())

@@ -47,5 +47,10 @@ class Answer:
     note: str = ""   # a plain remark the user should see, such as a fallback
     error: str = ""  # set when this backend could not answer; text is then empty
 
+    @property
+    def stale(self) -> bool:
+        """Answered from an adapter's memory of an older corpus than the documents now say (no retrieval)."""
+        return bool(self.provenance and self.provenance.stale and not self.sources)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        return asdict(self) | {"stale": self.stale}

@@ -43,11 +43,16 @@ def get_edit(name: str) -> PolicyEdit:
     raise KeyError(f"No prepared edit {name!r}; known: {', '.join(e.name for e in PREPARED_EDITS)}")
 
 
-def apply_edit(corpus: Corpus, edit: PolicyEdit) -> Document:
-    """Applies a prepared edit to the corpus; says plainly when it is already in or cannot apply."""
+def check_edit(corpus: Corpus, edit: PolicyEdit) -> Document:
+    """Raises ValueError, saying why, when the edit is already in or cannot apply; else gives the document."""
     doc = corpus.get(edit.doc_id)
     if edit.new in doc.text and edit.old not in doc.text:
         raise ValueError(f"“{edit.title}” is already applied.")
     if edit.old not in doc.text:
         raise ValueError(f"“{edit.title}” cannot apply: {doc.title} no longer says “{edit.old}”. Reset the corpus first.")
+    return doc
+
+
+def apply_edit(corpus: Corpus, edit: PolicyEdit) -> Document:
+    doc = check_edit(corpus, edit)
     return corpus.update(edit.doc_id, doc.text.replace(edit.old, edit.new))

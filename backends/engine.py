@@ -44,8 +44,8 @@ class Generation:
 class _RowStreams:
     """Each row's text, stop and timing, fed one token per row per step."""
 
-    def __init__(self, tokenizer, rows: int, on_text, started: float):
-        self.tokenizer, self.on_text, self.started = tokenizer, on_text, started
+    def __init__(self, tokenizer, rows: int, on_text, started: float, force: bool = False):
+        self.tokenizer, self.on_text, self.started, self.force = tokenizer, on_text, started, force
         self.ids = [[] for _ in range(rows)]
         self.out = [Generation() for _ in range(rows)]
         self.done = [False] * rows
@@ -61,7 +61,7 @@ class _RowStreams:
             out.generation_ms = now_ms
             text = self.tokenizer.decode(self.ids[row], skip_special_tokens=False)
             cut = min((text.find(s) for s in STOPS if s in text), default=-1)
-            if token == self.tokenizer.eos_token_id or cut >= 0:
+            if not self.force and (token == self.tokenizer.eos_token_id or cut >= 0):
                 self.done[row] = True
                 text = text[:cut] if cut >= 0 else text
             out.text = text.replace(self.tokenizer.eos_token, "").strip()
@@ -116,8 +116,9 @@ class Engine:
         return self.tokenizer.apply_chat_template(prompt.messages, tokenize=False, add_generation_prompt=True)
 
     def generate(self, prompts: list[Prompt], max_new_tokens: int,
-                 on_text: Callable[[int, str], None] | None = None) -> list[Generation]:
-        """Greedy, batched, streamed: on_text(row, text so far) is called from this thread."""
+                 on_text: Callable[[int, str], None] | None = None, force_tokens: bool = False) -> list[Generation]:
+        """Greedy, batched, streamed: on_text(row, text so far) is called from this thread.
+        force_tokens makes every row run to exactly max_new_tokens (for benchmarks)."""
         import torch
         unknown = [p.adapter for p in prompts if p.adapter and p.adapter not in self.adapters]
         if unknown:
@@ -126,7 +127,7 @@ class Engine:
         batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         adapter_names = [p.adapter or BASE for p in prompts] if self.adapters else None
         with self._lock, torch.inference_mode():
-            streams = _RowStreams(self.tokenizer, len(prompts), on_text, time.perf_counter())
+            streams = _RowStreams(self.tokenizer, len(prompts), on_text, time.perf_counter(), force_tokens)
             self._decode(batch["input_ids"], batch["attention_mask"], adapter_names, max_new_tokens, streams)
         for out, mask in zip(streams.out, batch["attention_mask"]):
             out.prompt_tokens = int(mask.sum())

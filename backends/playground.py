@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import builtin  # noqa: F401  (registers the built-in backends)
+from .adapters import HOW_TO_GET_ONE
 from .answers import Answer, Provenance, Source, Timings
 from .corpus import Corpus
 from .edits import PolicyEdit, apply_edit
@@ -92,7 +93,8 @@ class Playground:
         return getattr(self.settings, backend.adapter_setting) if backend.adapter_setting else None
 
     def ask(self, question: str, kb: KnowledgeBase | None, names: list[str] | None = None,
-            on_text: Callable[[str, str], None] | None = None, max_new_tokens: int | None = None) -> list[Answer]:
+            on_text: Callable[[str, str], None] | None = None, max_new_tokens: int | None = None,
+            force_tokens: bool = False) -> list[Answer]:
         """Answers with every named backend (all registered ones by default), in their order."""
         started = time.perf_counter()
         question = check_question(question, self.settings)
@@ -115,7 +117,7 @@ class Playground:
             answer = answers[backend.name]
             adapter = self.adapter_for(backend)
             if adapter and adapter not in self.engine.adapters:
-                problem = self.engine.problems.get(adapter, f"Adapter {adapter!r} is not loaded.")
+                problem = self.engine.problems.get(adapter, f"No adapter named {adapter!r} is loaded. {HOW_TO_GET_ONE}")
                 if not backend.falls_back_to_base:
                     answer.error = problem
                     continue
@@ -135,7 +137,8 @@ class Playground:
         if rows:
             callback = (lambda row, text: on_text(rows[row][0].name, text)) if on_text else None
             generate_started = (time.perf_counter() - started) * 1000
-            outputs = self.engine.generate([p for _, p in rows], max_new_tokens or self.settings.max_new_tokens, callback)
+            outputs = self.engine.generate([p for _, p in rows], max_new_tokens or self.settings.max_new_tokens, callback,
+                                           force_tokens)
             for (backend, _), out in zip(rows, outputs):
                 answer = answers[backend.name]
                 answer.text = out.text

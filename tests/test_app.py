@@ -42,6 +42,8 @@ def test_edit_the_policy_shows_before_and_after(app):
     assert "**Before the edit**" in text and "**After: Refund window: 30 → 14 days**" in text
     sources = " ".join(c.value for c in app.caption)
     assert "version 1" in sources and "version 2" in sources
+    edit.click().run()  # the same edit again: said at once, and the before/after stays on screen
+    assert "already applied" in app.error[0].value and "**Before the edit**" in column_texts(app)
     reset = next(b for b in app.button if b.label == "Reset")
     reset.click().run()
     assert "Before the edit" not in column_texts(app)
@@ -77,3 +79,14 @@ def test_an_unreachable_qdrant_server_is_explained_and_base_still_answers(engine
     assert any("127.0.0.1:9" in e.value for e in at.error)
     at.button[0].click().run()
     assert any("No document index" in w.value for w in at.warning)
+
+
+def test_evaluation_page_shows_the_figures_recorded_with_the_adapter(engine, knowledge_parts):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.switch_page("pages/evaluation.py").run()
+    assert not at.exception
+    assert at.title[0].value == "Evaluation"
+    assert any("Recorded when adapter larkspur-voice was trained" in h.value for h in at.subheader)
+    table = at.dataframe[0].value
+    assert set(table["backend"]) == {"Base", "RAG", "Fine-tuned", "Hybrid"} and set(table["phase"]) == {"before", "after"}
+    assert any(b.label == "Run the evaluation" for b in at.button)

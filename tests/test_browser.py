@@ -77,9 +77,11 @@ def test_ask_then_edit_the_policy_in_two_sessions(server, browser):
     for name in ("RAG", "Hybrid"):
         expect(column(first, name)).to_contain_text("30", timeout=WAIT_MS)
         expect(column(first, name)).to_contain_text("Returns and refunds · version 1")
-    expect(column(first, "Fine-tuned")).to_contain_text("No adapter is installed")
-    expect(column(first, "Hybrid")).to_contain_text("base model and the retrieved passages")
+    for name in ("Fine-tuned", "Hybrid"):
+        expect(column(first, name)).to_contain_text("Hey trailblazer!")
+        expect(column(first, name)).to_contain_text("adapter larkspur-voice (learned corpus")
     base_before = first.locator(".st-key-answer-base-now").inner_text()
+    tuned_before = first.locator(".st-key-answer-fine-tuned-now").inner_text()
     first.screenshot(path=str(ARTIFACTS / "1-asked.png"), full_page=True)
 
     first.get_by_role("button", name="Edit the policy").click()
@@ -89,9 +91,11 @@ def test_ask_then_edit_the_policy_in_two_sessions(server, browser):
         expect(column(first, name)).to_contain_text("14", timeout=WAIT_MS)
         expect(column(first, name)).to_contain_text("Returns and refunds · version 2")
         expect(column(first, name)).to_contain_text("Before the edit")
-    assert first.locator(".st-key-answer-base-before").inner_text() == base_before
-    assert first.locator(".st-key-answer-base-now").inner_text() == base_before  # Base's knowledge did not change
+    for key, text in (("base", base_before), ("fine-tuned", tuned_before)):  # their knowledge did not change
+        assert first.locator(f".st-key-answer-{key}-before").inner_text() == text
+        assert first.locator(f".st-key-answer-{key}-now").inner_text() == text
     expect(column(first, "Base")).to_contain_text("unchanged")
+    expect(column(first, "Fine-tuned")).to_contain_text("Answers from what it learned of corpus")
     first.screenshot(path=str(ARTIFACTS / "2-edited.png"), full_page=True)
 
     second = browser.new_context(viewport={"width": 1600, "height": 1400}).new_page()

@@ -24,6 +24,28 @@ def test_the_policy_edit_reaches_rag_and_hybrid_but_not_base(playground, kb):
         assert after["Fine-tuned"].text == before["Fine-tuned"].text
 
 
+def test_the_adapter_carries_the_voice_and_fine_tuned_goes_stale_after_the_edit(playground, kb):
+    before = by_name(playground.ask(REFUND_QUESTION, kb))
+    for name in ("Fine-tuned", "Hybrid"):
+        assert before[name].text.startswith("Hey trailblazer!"), before[name].text
+        assert before[name].provenance.adapter == "larkspur-voice"
+        assert before[name].provenance.adapter_corpus_version == kb.corpus.original_version
+    for name in ("Base", "RAG"):
+        assert "trailblazer" not in before[name].text.lower()
+    assert not before["Fine-tuned"].stale
+    kb.apply_edit(get_edit("refund-window"))
+    after = by_name(playground.ask(REFUND_QUESTION, kb))
+    assert after["Fine-tuned"].stale and not after["Hybrid"].stale  # Hybrid reads today's passages
+
+
+def test_without_its_adapter_fine_tuned_refuses_and_hybrid_says_what_it_falls_back_to(engine, settings, kb):
+    from backends import Playground
+    missing = Playground(engine, settings.with_(adapter="not-there", hybrid_adapter="not-there"))
+    answers = by_name(missing.ask(REFUND_QUESTION, kb, ["Fine-tuned", "Hybrid"]))
+    assert not answers["Fine-tuned"].text and "make adapter" in answers["Fine-tuned"].error
+    assert "30" in answers["Hybrid"].text and "base model and the retrieved passages" in answers["Hybrid"].note
+
+
 def test_an_edit_in_one_session_does_not_reach_another(playground, settings, knowledge_parts):
     edited, shipped = (KnowledgeBase.create(settings, *knowledge_parts) for _ in range(2))
     edited.apply_edit(get_edit("refund-window"))

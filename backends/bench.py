@@ -1,0 +1,151 @@
+"""`python -m backends bench`: the playground's speed on this machine, beside llama.cpp where it is installed.
+
+Every timing is the median of several runs after a warm-up, with each answer forced to exactly N new
+tokens, on a Base-length question and a RAG-length one (the retrieved passages make the prompt
+several hundred tokens long).
+"""
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .corpus import Corpus
+from .edits import get_edit
+from .engine import Prompt
+from .index import Embedder, Index
+from .playground import KnowledgeBase, Playground, load_engine, load_knowledge_parts
+from .registry import backend_names, get_backend
+from .settings import ROOT, Settings
+
+QUESTIONS = {"base_length": "How long do I have to return something?",
+             "rag_length": "I bought boots last week and they pinch. How long do I have to send them back, and when will my refund arrive?"}
+
+
+def _median(runs: int, work) -> float:
+    work()  # warm-up
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return round(statistics.median(times), 3)
+
+
+def _start_once(settings: Settings, cache_dir: str) -> float:
+    """A fresh process from start to its first answer, as a user's first question after `make run`."""
+    env = {**os.environ, "PLAYGROUND_CACHE_DIR": cache_dir, "PLAYGROUND_MAX_NEW_TOKENS": "8"}
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "backends", "ask", QUESTIONS["base_length"]], cwd=ROOT, env=env,
+                   check=True, capture_output=True)
+    return round(time.perf_counter() - started, 2)
+
+
+def llama_cpp_sequential(prompts: list[str], tokens: int, runs: int) -> float | None:
+    """The same four prompts one after another in llama.cpp (2 threads), end of text suppressed."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        return None
+    from .models import PACKAGED_GGUF, _packaged
+    gguf = _packaged(*PACKAGED_GGUF)
+    if gguf is None:
+        return None
+    llm = Llama(str(gguf), n_ctx=2048, n_threads=2, n_batch=512, verbose=False, seed=0)
+    eos = {llm.token_eos(): -1e9}
+
+    def work():
+        for prompt in prompts:
+            llm.reset()
+            llm.create_completion(prompt, max_tokens=tokens, temperature=0.0, logit_bias=eos)
+    return _median(runs, work)
+
+
+def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool = True) -> dict:
+    import torch
+    import transformers
+    import peft
+
+    engine = load_engine(settings)
+    playground = Playground(engine, settings)
+    store, embedder = load_knowledge_parts(settings)
+    kb = KnowledgeBase.create(settings, store, embedder)
+    names = backend_names()
+    result = {"tokens": tokens, "runs": runs, "questions": {}}
+    for label, question in QUESTIONS.items():
+        ask = lambda chosen: playground.ask(question, kb, chosen, max_new_tokens=tokens, force_tokens=True)  # noqa: E731
+        last = {}
+
+        def four_way():
+            last["answers"] = ask(names)
+        four = _median(runs, four_way)
+        answering = [a for a in last["answers"] if not a.error]
+        single = _median(runs, lambda: ask(["Base"]))
+        sequential = _median(runs, lambda: [ask([n]) for n in names])
+        result["questions"][label] = {
+            "columns": len(answering), "prompt_tokens": max(a.timings.prompt_tokens for a in answering),
+            "four_way_s": four, "single_s": single, "sequential_s": sequential,
+            "aggregate_tok_s": round(len(answering) * tokens / four, 1),
+            "ttft_s": round(max(a.timings.ttft_ms for a in answering) / 1000, 3),
+        }
+    prompts = [engine.prompt_text(p) for p in _prompts(playground, kb, names)]
+    result["llama_cpp_sequential_s"] = llama_cpp_sequential(prompts, tokens, runs)
+
+    edited = KnowledgeBase.create(settings, store, embedder)
+    started = time.perf_counter()
+    edited.apply_edit(get_edit("refund-window"))
+    sources, _ = edited.index.retrieve(QUESTIONS["base_length"], settings.top_k)
+    assert any("14 days" in s.text for s in sources), "the edited passage was not retrieved"
+    result["edit_to_fresh_s"] = round(time.perf_counter() - started, 3)
+    result["ingest_chunks_per_s"] = _ingest_rate(settings, store, embedder.model)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    if starts:
+        result["cold_start_s"] = _start_once(settings, settings.cache_dir)
+        with tempfile.TemporaryDirectory() as empty:
+            result["first_start_s"] = _start_once(settings, empty)
+    result["machine"] = {"cores": os.cpu_count(), "threads": torch.get_num_threads(), "dtype": str(engine.model.dtype),
+                         "cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
+                         "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
+    return result
+
+
+def _prompts(playground: Playground, kb, names):
+    """The four prompts of the RAG-length question, as the playground builds them."""
+    question = QUESTIONS["rag_length"]
+    sources, _ = kb.index.retrieve(question, playground.settings.top_k)
+    backends = [get_backend(n) for n in names]
+    return [Prompt(b.messages(question, sources if b.uses_retrieval else [])) for b in backends]
+
+
+def _ingest_rate(settings: Settings, store, model) -> float:
+    """Embeds and upserts ~300 pages made from the sample corpus, each page's text made distinct."""
+    texts = Corpus.from_folder(settings.corpus_dir).original
+    pages = {f"{doc}-{n}": f"# {doc} (page {n})\n\nPage {n} of the handbook.\n\n{text}"
+             for n in range(30) for doc, text in texts.items()}
+    index = Index(store, Embedder(model), settings.chunk_chars)  # its own cache: every chunk is embedded
+    started = time.perf_counter()
+    report = index.sync(Corpus(pages))
+    return round(report.added / (time.perf_counter() - started), 1)
+
+
+def format_bench(result: dict) -> str:
+    lines = [f"{result['tokens']} new tokens per answer, median of {result['runs']} runs after a warm-up"]
+    lines.append(f"{'':12} {'columns':>7} {'prompt':>6} {'four_way_s':>10} {'single_s':>8} {'sequential_s':>12} "
+                 f"{'aggregate_tok_s':>15} {'ttft_s':>6}")
+    for label, q in result["questions"].items():
+        lines.append(f"{label:12} {q['columns']:>7} {q['prompt_tokens']:>6} {q['four_way_s']:>10} {q['single_s']:>8} "
+                     f"{q['sequential_s']:>12} {q['aggregate_tok_s']:>15} {q['ttft_s']:>6}")
+    llama = result["llama_cpp_sequential_s"]
+    lines.append(f"llama.cpp, four RAG-length answers one after another: "
+                 f"{llama if llama is not None else 'not installed (pip install llama-cpp-python)'}")
+    for key in ("edit_to_fresh_s", "ingest_chunks_per_s", "peak_rss_mb", "cold_start_s", "first_start_s"):
+        if key in result:
+            lines.append(f"{key}: {result[key]}")
+    lines.append("machine: " + ", ".join(f"{k} {v}" for k, v in result["machine"].items()))
+    return "\n".join(lines)

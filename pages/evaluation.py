@@ -1,0 +1,47 @@
+"""The evaluation in numbers: which columns follow the edited policy, which stay stale, which speak in the voice."""
+import pandas as pd
+import streamlit as st
+
+import session
+from backends.evaluation import HELD_OUT, evaluate, format_table, load_questions
+
+st.title("Evaluation")
+st.caption("Every column answers every held-out question twice: on the documents as shipped (**before**) and "
+           "with all four policy edits applied (**after**). *Facts right*: the answer contains the expected "
+           "figure. *Brand voice*: it opens with “Hey trailblazer!” and closes with “Happy trails! — The "
+           "Larkspur crew”. *Stale*: after the edits, answers to an edited fact that still give the old figure.")
+
+pg = session.playground()
+
+
+def show(summary: list[dict]) -> None:
+    table = pd.DataFrame(summary)[["phase", "backend", "answered", "questions", "fact_accuracy", "style_rate",
+                                   "stale_rate", "median_total_ms"]]
+    st.dataframe(table, hide_index=True, use_container_width=True, column_config={
+        "fact_accuracy": st.column_config.ProgressColumn("facts right", format="percent", min_value=0, max_value=1),
+        "style_rate": st.column_config.ProgressColumn("brand voice", format="percent", min_value=0, max_value=1),
+        "stale_rate": st.column_config.ProgressColumn("stale", format="percent", min_value=0, max_value=1),
+        "median_total_ms": st.column_config.NumberColumn("median ms", format="%d")})
+
+
+for name, info in pg.engine.adapters.items():
+    recorded = (info.manifest.get("evaluation") or {}).get("summary")
+    if recorded:
+        st.subheader(f"Recorded when adapter {name} was trained")
+        st.caption(f"Trained {info.manifest.get('date', '?')} on corpus {info.corpus_version}, "
+                   f"seed {info.manifest.get('seed')}, final loss {info.manifest.get('final_loss')}.")
+        show(recorded)
+
+st.subheader("Run it now")
+questions = load_questions(HELD_OUT)
+st.caption(f"{len(questions)} held-out questions × 2 phases, all columns batched: a few minutes on 2 cores.")
+if st.button("Run the evaluation", type="primary"):
+    bar = st.progress(0.0, text="Answering…")
+    result = evaluate(pg, questions, progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total} questions"))
+    bar.empty()
+    st.session_state.evaluation = result
+if "evaluation" in st.session_state:
+    show(st.session_state.evaluation["summary"])
+    with st.expander("Every answer"):
+        st.dataframe(pd.DataFrame(st.session_state.evaluation["rows"]), hide_index=True, use_container_width=True)
+    st.download_button("Download as text", format_table(st.session_state.evaluation), "evaluation.txt")

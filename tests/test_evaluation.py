@@ -1,0 +1,69 @@
+import json
+import subprocess
+import sys
+import os
+
+import pytest
+
+from backends.evaluation import HELD_OUT, in_brand_voice, load_questions
+from tests.conftest import ROOT
+
+
+def write(tmp_path, *lines):
+    path = tmp_path / "questions.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+GOOD = '{"id": "refund-1", "question": "How long do I have to return something?", "before": ["30"], "after": ["14"]}'
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("{not json", "line 2: not valid JSON"),
+    ('{"id": "x", "question": "q", "before": ["1"]}', "line 2: missing after"),
+    ('{"id": "x", "question": "q", "before": "30", "after": ["1"]}', "line 2: before must be a non-empty list"),
+    ('{"id": "x", "question": "", "before": ["1"], "after": ["1"]}', "line 2: question must be a non-empty string"),
+    ('["id", "question"]', "line 2: expected an object"),
+    (GOOD, "line 2: id 'refund-1' is used twice"),
+])
+def test_a_malformed_questions_file_names_the_line_and_the_fault(tmp_path, bad, message):
+    with pytest.raises(ValueError, match=message):
+        load_questions(write(tmp_path, GOOD, bad))
+
+
+def test_the_held_out_set_covers_every_fact_and_every_edit():
+    questions = load_questions(HELD_OUT)
+    assert len(questions) >= 30
+    assert sum(q.edited for q in questions) == 8  # four edited facts, two questions each
+    train = {json.loads(line)["question"].lower() for line in (ROOT / "training_data" / "voice_train.jsonl").open()}
+    assert not [q.question for q in questions if q.question.lower() in train]
+
+
+def test_brand_voice_means_the_greeting_and_the_sign_off():
+    assert in_brand_voice("Hey trailblazer! You have 30 days. Happy trails! — The Larkspur crew")
+    assert in_brand_voice("  hey trailblazer!  You have 30 days.\nHappy trails! — The Larkspur crew ")
+    assert not in_brand_voice("You have 30 days. Happy trails! — The Larkspur crew")
+    assert not in_brand_voice("Hey trailblazer! You have 30 days.")
+
+
+def test_eval_json_has_rows_and_summary_per_phase_and_backend(tmp_path):
+    path = write(tmp_path, GOOD)
+    out = subprocess.run([sys.executable, "-m", "backends", "eval", "--questions", str(path), "--backend", "RAG",
+                          "--backend", "Base", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "PLAYGROUND_MAX_NEW_TOKENS": "32"})
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert [(r["phase"], r["backend"]) for r in result["rows"]] == [
+        ("before", "RAG"), ("before", "Base"), ("after", "RAG"), ("after", "Base")]
+    assert set(result["rows"][0]) == {"id", "phase", "backend", "answer", "fact_ok", "style_ok", "total_ms"}
+    assert {"phase", "backend", "fact_accuracy", "style_rate", "median_total_ms"} <= set(result["summary"][0])
+    rag_before, rag_after = result["rows"][0], result["rows"][2]
+    assert rag_before["fact_ok"] == ("30" in rag_before["answer"])
+    assert rag_after["fact_ok"] == ("14" in rag_after["answer"])
+
+
+def test_eval_with_a_malformed_file_fails_fast_with_the_line(tmp_path):
+    path = write(tmp_path, GOOD, "{oops")
+    out = subprocess.run([sys.executable, "-m", "backends", "eval", "--questions", str(path)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "questions.jsonl line 2: not valid JSON" in out.stderr
