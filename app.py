@@ -6,9 +6,9 @@ import session
 st.set_page_config(page_title="RAG or fine-tuning?", page_icon="🧭", layout="wide")
 
 page = st.navigation([
-    st.Page("pages/playground.py", title="Playground", icon="🧭", default=True),
-    st.Page("pages/documents.py", title="Documents", icon="📄"),
-    st.Page("pages/evaluation.py", title="Evaluation", icon="📊"),
+    st.Page("pages/playground.py", title="Playground", icon=":material/compare:", default=True),
+    st.Page("pages/documents.py", title="Documents", icon=":material/description:"),
+    st.Page("pages/evaluation.py", title="Evaluation", icon=":material/analytics:"),
 ])
 
 with st.sidebar:

@@ -72,7 +72,7 @@ class FakeEngine:
         label = "fake model"
         fingerprint = "fake"
 
-    def generate(self, prompts, max_new_tokens, on_text=None):
+    def generate(self, prompts, max_new_tokens, on_text=None, force_tokens=False):
         self.prompts.extend(prompts)
         outputs = []
         for row, prompt in enumerate(prompts):
