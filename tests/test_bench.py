@@ -1,0 +1,23 @@
+"""The benchmark runs and reports every figure the speed targets are judged on (tiny settings: shape, not speed)."""
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_bench_json_reports_every_figure():
+    out = subprocess.run([sys.executable, "-m", "backends", "bench", "--tokens", "2", "--runs", "1", "--no-starts",
+                          "--json"], cwd=ROOT, capture_output=True, text=True, timeout=900, env=dict(os.environ))
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout)
+    for question in ("base_length", "rag_length"):
+        figures = result["questions"][question]
+        assert figures["columns"] == 4
+        assert {"four_way_s", "single_s", "sequential_s", "aggregate_tok_s", "ttft_s"} <= set(figures)
+        assert figures["aggregate_tok_s"] == round(4 * 2 / figures["four_way_s"], 1)
+    assert result["questions"]["rag_length"]["prompt_tokens"] > 300  # passages make a RAG-length prompt
+    assert 0 < result["edit_to_fresh_s"] < 60 and result["ingest_chunks_per_s"] > 0 and result["peak_rss_mb"] > 100
+    assert {"cores", "threads", "dtype", "torch", "transformers", "peft"} <= set(result["machine"])
+    assert "llama_cpp_sequential_s" in result
