@@ -112,7 +112,7 @@ def _drop(client, name: str) -> None:
 
 
 class Index:
-    def __init__(self, store, embedder: Embedder, chunk_chars: int = 350, name: str | None = None):
+    def __init__(self, store, embedder: Embedder, chunk_chars: int, name: str | None = None):
         from qdrant_client import models
 
         self.store, self.embedder, self.chunk_chars = store, embedder, chunk_chars
@@ -128,7 +128,7 @@ class Index:
             weakref.finalize(self, _drop, store, self.name)
 
     @classmethod
-    def build(cls, corpus: Corpus, store, embedder: Embedder, chunk_chars: int = 350) -> "Index":
+    def build(cls, corpus: Corpus, store, embedder: Embedder, chunk_chars: int) -> "Index":
         index = cls(store, embedder, chunk_chars)
         index.sync(corpus)
         return index

@@ -60,7 +60,3 @@ class Settings:
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
-
-    @staticmethod
-    def help() -> dict[str, str]:
-        return {f.name: f.metadata["help"] for f in fields(Settings)}
