@@ -77,6 +77,7 @@ class Engine:
     adapters: dict[str, AdapterInfo] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)   # adapter name -> why it is unavailable
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lean: object = field(default=None, repr=False)    # None: not built yet; False: does not apply
 
     @classmethod
     def load(cls, settings: Settings, adapter_names: tuple[str, ...] | None = None) -> "Engine":
@@ -88,12 +89,14 @@ class Engine:
         names = adapter_names if adapter_names is not None else (settings.adapter, settings.hybrid_adapter)
         for name in dict.fromkeys(n for n in names if n):
             engine.attach(name, Path(settings.adapters_dir) / name)
+        engine.lean  # fuse the weights now, not on the first question
         return engine
 
     @property
     def label(self) -> str:
         """The model as a user should know it: where it came from and the dtype it computes in."""
-        return f"{self.source.label}, {str(self.model.dtype).removeprefix('torch.')}"
+        decoding = ", 4-bit weights when decoding" if self.lean and self.lean.four_bits else ""
+        return f"{self.source.label}, {str(self.model.dtype).removeprefix('torch.')}{decoding}"
 
     def attach(self, name: str, path: Path) -> None:
         """Attaches an adapter by name, or records why it cannot be used."""
@@ -111,6 +114,7 @@ class Engine:
             self.model.eval()
         self.adapters[name] = info
         self.problems.pop(name, None)
+        self._lean = None  # rebuilt with the new adapter's weights on next use
 
     def prompt_text(self, prompt: Prompt) -> str:
         return self.tokenizer.apply_chat_template(prompt.messages, tokenize=False, add_generation_prompt=True)
@@ -123,40 +127,71 @@ class Engine:
         unknown = [p.adapter for p in prompts if p.adapter and p.adapter not in self.adapters]
         if unknown:
             raise ValueError(f"Adapter {unknown[0]!r} is not attached; attached: {sorted(self.adapters) or 'none'}")
-        texts = [self.prompt_text(p) for p in prompts]
-        batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        adapter_names = [p.adapter or BASE for p in prompts] if self.adapters else None
+        rows = [self.tokenizer(self.prompt_text(p), add_special_tokens=False)["input_ids"] for p in prompts]
+        adapters = [p.adapter for p in prompts]
         with self._lock, torch.inference_mode():
             streams = _RowStreams(self.tokenizer, len(prompts), on_text, time.perf_counter(), force_tokens)
-            self._decode(batch["input_ids"], batch["attention_mask"], adapter_names, max_new_tokens, streams)
-        for out, mask in zip(streams.out, batch["attention_mask"]):
-            out.prompt_tokens = int(mask.sum())
+            batch = (self.lean.start(rows, adapters, max_new_tokens) if self.lean
+                     else _PeftBatch(self, rows, adapters))
+            self._decode(batch, max_new_tokens, streams)
+        for out, row in zip(streams.out, rows):
+            out.prompt_tokens = len(row)
         return streams.out
 
-    def _decode(self, ids, mask, adapter_names, max_new_tokens: int, streams: _RowStreams) -> None:
-        """Greedy decoding over a left-padded batch. A finished row leaves the batch (and the KV cache) at
-        once, so short answers never wait out a long one and the long one finishes at batch-1 speed."""
-        import torch
-        alive = list(range(len(ids)))  # the original row of each row still in the batch
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        extra = {"adapter_names": adapter_names} if adapter_names else {}
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
-                         logits_to_keep=1, **extra)
-        cache = out.past_key_values
+    @property
+    def lean(self):
+        """The lean forward pass (backends.decoder) where it applies to this model, built once."""
+        if self._lean is None:
+            from .decoder import LeanLlama
+            self._lean = LeanLlama.build(self.model) or False
+        return self._lean
+
+    @staticmethod
+    def _decode(batch, max_new_tokens: int, streams: _RowStreams) -> None:
+        """Greedy decoding. A finished row leaves the batch (and the KV cache) at once, so short answers
+        never wait out a long one and the long one finishes at batch-1 speed."""
+        alive = list(range(len(streams.out)))  # the original row of each row still in the batch
+        logits = batch.logits
         for step in range(max_new_tokens):
-            tokens = out.logits[:, -1].argmax(-1)
+            tokens = logits.argmax(-1)
             streams.put(alive, tokens.tolist())
             keep = [i for i, row in enumerate(alive) if not streams.done[row]]
             if not keep or step == max_new_tokens - 1:
                 return
             if len(keep) < len(alive):
-                index = torch.tensor(keep)
-                cache.batch_select_indices(index)
-                mask, positions, tokens = mask[index], positions[index], tokens[index]
+                batch.keep(keep)
+                tokens = tokens[keep]
                 alive = [alive[i] for i in keep]
-                if extra:
-                    extra["adapter_names"] = [extra["adapter_names"][i] for i in keep]
-            mask = torch.cat([mask, mask.new_ones(len(alive), 1)], dim=-1)
-            positions = positions[:, -1:] + 1
-            out = self.model(input_ids=tokens[:, None], attention_mask=mask, position_ids=positions,
-                             past_key_values=cache, use_cache=True, **extra)
+            logits = batch.next(tokens)
+
+
+class _PeftBatch:
+    """The same interface as decoder.LeanBatch on the model's own forward (PEFT's per-row
+    `adapter_names`, a dynamic cache, a left-padded batch), for models the lean pass does not handle."""
+
+    def __init__(self, engine: Engine, rows: list[list[int]], adapters: list[str | None]):
+        import torch
+        self.torch, self.model = torch, engine.model
+        width = max(len(r) for r in rows)
+        pad = engine.tokenizer.pad_token_id or 0
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+        self.mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+        self.positions = (self.mask.cumsum(-1) - 1).clamp(min=0)
+        self.extra = {"adapter_names": [a or BASE for a in adapters]} if engine.adapters else {}
+        out = self.model(input_ids=ids, attention_mask=self.mask, position_ids=self.positions, use_cache=True,
+                         logits_to_keep=1, **self.extra)
+        self.cache, self.logits = out.past_key_values, out.logits[:, -1]
+
+    def keep(self, rows: list[int]) -> None:
+        index = self.torch.tensor(rows)
+        self.cache.batch_select_indices(index)
+        self.mask, self.positions = self.mask[index], self.positions[index]
+        if self.extra:
+            self.extra["adapter_names"] = [self.extra["adapter_names"][i] for i in rows]
+
+    def next(self, tokens):
+        self.mask = self.torch.cat([self.mask, self.mask.new_ones(len(tokens), 1)], dim=-1)
+        self.positions = self.positions[:, -1:] + 1
+        out = self.model(input_ids=tokens[:, None], attention_mask=self.mask, position_ids=self.positions,
+                         past_key_values=self.cache, use_cache=True, **self.extra)
+        return out.logits[:, -1]
