@@ -45,5 +45,7 @@ def render_answer(answer: Answer, phase: str = "now") -> None:
         with st.expander("Retrieved passages"):
             for source in answer.sources:
                 st.markdown(f"**{source.title}** (version {source.version})")
+                for sentence in source.highlights:
+                    st.markdown(f":material/format_quote: _{sentence}_ (quoted in the prompt)")
                 st.text(source.text)
     st.caption(timings_line(answer))

@@ -11,6 +11,7 @@ class Source:
     version: int
     score: float
     text: str
+    highlights: tuple[str, ...] = ()   # its sentences nearest the question, which the grounded prompt quotes
 
 
 @dataclass

@@ -118,7 +118,7 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
 def _prompts(playground: Playground, kb, names):
     """The four prompts of the RAG-length question, as the playground builds them."""
     question = QUESTIONS["rag_length"]
-    sources, _ = kb.index.retrieve(question, playground.settings.top_k)
+    sources, _ = kb.index.retrieve(question, playground.settings.top_k, playground.settings.key_sentences)
     backends = [get_backend(n) for n in names]
     return [Prompt(b.messages(question, sources if b.uses_retrieval else [])) for b in backends]
 

@@ -1,11 +1,20 @@
 """The four built-in columns, all on the same base model.
 
-The grounded prompt shows two worked examples, then the retrieved passages with the best one last,
-nearest the question. On 16 questions about the sample corpus the 135M base model quoted the right
-figure in 6 with two passages best-first and no examples, and in 9 with this prompt and three
-passages; on the four edited facts it followed 3 of 4 (greedy decoding, 350-character
-chunks). The examples' topics are far from the corpus so that their wording does not leak into an
-answer, as an earlier parking example did ("shipping is free for the first two hours").
+The grounded prompt (RAG and Hybrid) gives the retrieved passages, best one last (nearest the
+question), under a plain instruction; with `key_sentences` set it quotes only the passages' sentences
+nearest the question (index.Index.retrieve's highlights). Measured on 32 training questions kept as
+a development set (never on the held-out ones), greedy decoding, right figures before / after the
+edits:
+
+    prompt                                        tokens   RAG      Hybrid (adapter)
+    two worked examples + three passages             384   9 / 9    23
+    three passages, no examples (the default)        252   10 / 12  25
+    two key sentences, no examples                   106   13 / 11  —
+    three key sentences, no examples                 127   14 / 11  20
+
+Worked examples did not help, and a passage-sized example once leaked its wording into an answer.
+Key sentences help the base model a little but hold the answer less often than whole passages
+(MiniLM picks the wrong sentence), which costs Hybrid more than it gains RAG: off by default.
 """
 from __future__ import annotations
 
@@ -14,12 +23,6 @@ from .registry import Backend, register
 
 GROUNDED = ("You answer customer questions for Larkspur Outfitters using the documents provided. "
             "Quote the exact figures.")
-EXAMPLES = (
-    ("Library cards: A library card costs $8 and lets you borrow up to 6 books at a time.",
-     "How many books can I borrow?", "You can borrow up to 6 books at a time."),
-    ("Bus passes: A monthly bus pass costs $40 and works on every city route.",
-     "How much is a monthly bus pass?", "A monthly bus pass costs $40."),
-)
 
 
 def grounded_question(question: str, passages: str) -> str:
@@ -27,12 +30,11 @@ def grounded_question(question: str, passages: str) -> str:
 
 
 def grounded_messages(question: str, sources: list[Source]) -> list[dict]:
-    messages = [{"role": "system", "content": GROUNDED}]
-    for passage, example_question, example_answer in EXAMPLES:
-        messages += [{"role": "user", "content": grounded_question(example_question, passage)},
-                     {"role": "assistant", "content": example_answer}]
-    passages = "\n\n".join(f"{s.title}: {s.text}" for s in reversed(sources))  # best passage last
-    return messages + [{"role": "user", "content": grounded_question(question, passages)}]
+    quoted = any(s.highlights for s in sources)
+    lines = [f"{s.title}: {text}" for s in reversed(sources)  # best passage last, nearest the question
+             for text in (s.highlights if quoted else (s.text,))]
+    return [{"role": "system", "content": GROUNDED},
+            {"role": "user", "content": grounded_question(question, "\n".join(lines) if quoted else "\n\n".join(lines))}]
 
 
 @register

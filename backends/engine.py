@@ -77,15 +77,18 @@ class Engine:
     adapters: dict[str, AdapterInfo] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)   # adapter name -> why it is unavailable
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    four_bits: bool = True                              # decode with 4-bit weights where the model is 4-bit groups
     _lean: object = field(default=None, repr=False)    # None: not built yet; False: does not apply
 
     @classmethod
     def load(cls, settings: Settings, adapter_names: tuple[str, ...] | None = None) -> "Engine":
         import torch
+        if settings.decoding not in ("auto", "full"):
+            raise ValueError(f"Setting decoding must be auto or full, got {settings.decoding!r}")
         if settings.threads:
             torch.set_num_threads(settings.threads)
         model, tokenizer, source = load_generator(settings)
-        engine = cls(model, tokenizer, source)
+        engine = cls(model, tokenizer, source, four_bits=settings.decoding == "auto")
         names = adapter_names if adapter_names is not None else (settings.adapter, settings.hybrid_adapter)
         for name in dict.fromkeys(n for n in names if n):
             engine.attach(name, Path(settings.adapters_dir) / name)
@@ -143,7 +146,7 @@ class Engine:
         """The lean forward pass (backends.decoder) where it applies to this model, built once."""
         if self._lean is None:
             from .decoder import LeanLlama
-            self._lean = LeanLlama.build(self.model) or False
+            self._lean = LeanLlama.build(self.model, self.four_bits) or False
         return self._lean
 
     @staticmethod

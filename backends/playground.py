@@ -44,7 +44,7 @@ class KnowledgeBase:
         return self.index.sync(self.corpus, self.corpus.reset())
 
 
-ENGINE_FIELDS = ("model", "hub_model", "dtype", "threads", "adapters_dir", "adapter", "hybrid_adapter", "cache_dir")
+ENGINE_FIELDS = ("model", "hub_model", "dtype", "decoding", "threads", "adapters_dir", "adapter", "hybrid_adapter", "cache_dir")
 KNOWLEDGE_FIELDS = ("embedder", "hub_embedder", "qdrant_location", "qdrant_api_key")
 
 
@@ -108,7 +108,8 @@ class Playground:
                 retrieval_error = "No document index is loaded."
             else:
                 try:
-                    sources, retrieval_ms = kb.index.retrieve(question, self.settings.top_k)
+                    sources, retrieval_ms = kb.index.retrieve(question, self.settings.top_k,
+                                                                 self.settings.key_sentences)
                 except IndexUnavailable as err:
                     retrieval_error = str(err)
 

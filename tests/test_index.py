@@ -94,3 +94,13 @@ def test_a_local_qdrant_folder_keeps_the_index(settings, knowledge_parts, tmp_pa
     index = Index(store, knowledge_parts[1], settings.chunk_chars, name="kept")
     index.sync(Corpus.from_folder(settings.corpus_dir))
     assert index.count() > 0 and (tmp_path / "qdrant").is_dir()
+
+
+def test_key_sentences_pick_the_sentence_that_answers(kb):
+    sources, _ = kb.index.retrieve(REFUND_QUESTION, 3, key_sentences=2)
+    quoted = [h for s in sources for h in s.highlights]
+    assert len(quoted) == 2 and any("30 days" in h for h in quoted)
+    assert all(h in s.text for s in sources for h in s.highlights)
+    assert not any(h.startswith(("#", "-")) for h in quoted)
+    plain, _ = kb.index.retrieve(REFUND_QUESTION, 3)
+    assert all(s.highlights == () for s in plain)

@@ -40,6 +40,9 @@ def test_training_saves_a_small_peft_adapter_with_a_manifest_the_engine_accepts(
     assert len(manifest["data_hash"]) == 16 and manifest["seed"] == 0 and manifest["final_loss"] > 0
     assert manifest["hyperparameters"]["rank"] == 8 and manifest["date"]
     assert (out / "adapter_model.safetensors").stat().st_size < 12_000_000
+    assert (out / "README.md").read_text().startswith("# smoke\n")  # the model card names the adapter
+    targets = json.loads((out / "adapter_config.json").read_text())["target_modules"]
+    assert targets == sorted(targets)  # the same config file from the same run
     check_adapter(out, engine.source.fingerprint)
     engine.attach("smoke", out)
     out_text = engine.generate([Prompt([{"role": "user", "content": "Hi"}], "smoke")], 4)[0]
