@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from .adapters import AdapterInfo, AdapterProblem, check_adapter
-from .models import ModelSource, load_generator
+from .models import ModelSource, full_precision_file, load_generator
 from .settings import Settings
 
 BASE = "__base__"  # PEFT's name for "no adapter" in adapter_names
@@ -77,18 +77,19 @@ class Engine:
     adapters: dict[str, AdapterInfo] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)   # adapter name -> why it is unavailable
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    four_bits: bool = True                              # decode with 4-bit weights where the model is 4-bit groups
+    four_bit_source: Path | None = None                # exact weights to find 4-bit groups in (decoder.four_bit)
     _lean: object = field(default=None, repr=False)    # None: not built yet; False: does not apply
 
     @classmethod
     def load(cls, settings: Settings, adapter_names: tuple[str, ...] | None = None) -> "Engine":
         import torch
-        if settings.decoding not in ("auto", "full"):
-            raise ValueError(f"Setting decoding must be auto or full, got {settings.decoding!r}")
+        if settings.decoding not in ("full", "4bit"):
+            raise ValueError(f"Setting decoding must be full or 4bit, got {settings.decoding!r}")
         if settings.threads:
             torch.set_num_threads(settings.threads)
         model, tokenizer, source = load_generator(settings)
-        engine = cls(model, tokenizer, source, four_bits=settings.decoding == "auto")
+        exact = full_precision_file(settings, source) if settings.decoding == "4bit" else None
+        engine = cls(model, tokenizer, source, four_bit_source=exact)
         names = adapter_names if adapter_names is not None else (settings.adapter, settings.hybrid_adapter)
         for name in dict.fromkeys(n for n in names if n):
             engine.attach(name, Path(settings.adapters_dir) / name)
@@ -146,7 +147,7 @@ class Engine:
         """The lean forward pass (backends.decoder) where it applies to this model, built once."""
         if self._lean is None:
             from .decoder import LeanLlama
-            self._lean = LeanLlama.build(self.model, self.four_bits) or False
+            self._lean = LeanLlama.build(self.model, self.four_bit_source) or False
         return self._lean
 
     @staticmethod

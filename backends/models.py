@@ -152,6 +152,15 @@ def load_generator(settings: Settings):
     return model.eval(), tokenizer, source
 
 
+def full_precision_file(settings: Settings, source: ModelSource) -> Path | None:
+    """The float32 safetensors copy of a GGUF model's weights, where the cache holds one: exact values
+    from which decoder.four_bit recovers the 4-bit groups (bfloat16 weights would blur them)."""
+    if not source.gguf_file:
+        return None
+    cached = _cached_copy(source, Path(settings.cache_dir))
+    return cached / "model.safetensors" if cached else None
+
+
 def load_embedder(settings: Settings):
     from sentence_transformers import SentenceTransformer
 

@@ -1,9 +1,11 @@
 """The lean forward pass against PEFT's own, on the real packaged model and a random adapter."""
 import pytest
 import torch
+from safetensors import safe_open
 
 from backends import Prompt
 from backends.decoder import LeanLlama, four_bit
+from backends.models import full_precision_file
 from tests.conftest import make_adapter
 
 SYSTEM = {"role": "system", "content": "You are a helpful assistant. Answer briefly."}
@@ -27,7 +29,7 @@ def test_the_lean_pass_answers_a_mixed_batch_as_peft_answers_each_row(engine_wit
     try:
         engine_with_adapter._lean = False  # the model's own forward, through PEFT
         peft = [engine_with_adapter.generate([row], 24)[0].text for row in ROWS]
-        engine_with_adapter._lean = LeanLlama.build(engine_with_adapter.model, four_bits=False)
+        engine_with_adapter._lean = LeanLlama.build(engine_with_adapter.model)  # full weights
         assert not engine_with_adapter.lean.four_bits
         assert [g.text for g in engine_with_adapter.generate(ROWS, 24)] == peft
         assert peft[0] != peft[1]  # the adapter rows really differ
@@ -35,16 +37,22 @@ def test_the_lean_pass_answers_a_mixed_batch_as_peft_answers_each_row(engine_wit
         engine_with_adapter._lean = None  # rebuilt as usual on next use
 
 
-def test_the_packaged_model_decodes_with_its_own_four_bit_groups(engine):
-    assert engine.lean and engine.lean.four_bits and "4-bit" in engine.label
-    weight = engine.model.get_base_model().model.layers[0].mlp.down_proj.base_layer.weight \
-        if hasattr(engine.model, "get_base_model") else engine.model.model.layers[0].mlp.down_proj.weight
+def test_four_bit_decoding_reads_the_packaged_models_own_groups(engine, settings):
+    assert not engine.lean.four_bits and "4-bit" not in engine.label  # off by default: answers stay PEFT's
+    source = full_precision_file(settings.with_(decoding="4bit"), engine.source)
+    lean = LeanLlama.build(engine.model, source)
+    assert lean.four_bits
+    engine._lean = None  # the model's modules now read the new fused weights; the engine rebuilds its own
+    with safe_open(str(source), "pt") as exact:
+        weight = exact.get_tensor("model.layers.0.mlp.down_proj.weight")
+    assert weight.dtype == torch.float32
     packed, scales_zeros = four_bit(weight)
-    x = torch.randn(4, weight.shape[1], dtype=weight.dtype)
-    full = (x @ weight.T).float()
+    x = torch.randn(4, weight.shape[1], dtype=torch.bfloat16)
+    reference = x.float() @ weight.T
     fast = torch.ops.aten._weight_int4pack_mm_for_cpu(x, packed, 32, scales_zeros).float()
-    assert (fast - full).abs().max() < 0.02 * full.abs().max()
+    assert (fast - reference).abs().max() < 0.01 * reference.abs().max()
 
 
-def test_weights_that_are_not_four_bit_groups_are_left_alone():
-    assert four_bit(torch.randn(64, 128, dtype=torch.bfloat16)) is None
+def test_weights_that_are_not_exact_four_bit_groups_are_left_alone():
+    assert four_bit(torch.randn(64, 128)) is None  # a full-precision model
+    assert four_bit(torch.randn(64, 128).bfloat16()) is None  # rounded weights blur the groups

@@ -83,3 +83,9 @@ def test_an_adapter_without_a_manifest_is_refused(engine, tmp_path):
     (folder / "manifest.json").write_text("{broken")
     engine.attach("no-manifest", folder)
     assert "corrupt" in engine.problems["no-manifest"]
+
+
+def test_an_unknown_decoding_setting_is_refused_before_loading(settings):
+    from backends import Engine
+    with pytest.raises(ValueError, match="decoding must be full or 4bit"):
+        Engine.load(settings.with_(decoding="fast"))
