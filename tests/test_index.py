@@ -104,3 +104,17 @@ def test_key_sentences_pick_the_sentence_that_answers(kb):
     assert not any(h.startswith(("#", "-")) for h in quoted)
     plain, _ = kb.index.retrieve(REFUND_QUESTION, 3)
     assert all(s.highlights == () for s in plain)
+
+
+def test_vectors_saved_by_one_process_spare_the_next_one_embedding(knowledge_parts, tmp_path):
+    from backends.index import Embedder
+    model = knowledge_parts[1].model
+    saved = tmp_path / "vectors.json"
+    first = Embedder(model, "test", saved)
+    vectors, fresh = first.embed(["Refunds take 5 business days.", "Tents get 3 years."])
+    assert fresh == 2 and saved.is_file()
+    again, fresh = Embedder(model, "test", saved).embed(["Tents get 3 years.", "Refunds take 5 business days."])
+    assert fresh == 0 and again == vectors[::-1]
+    assert Embedder(model, "another embedder", saved).embed(["Tents get 3 years."])[1] == 1
+    saved.write_text("{damaged")
+    assert Embedder(model, "test", saved).embed(["Tents get 3 years."])[1] == 1
