@@ -37,7 +37,7 @@ class Settings:
     qdrant_api_key: str = _describe("", "API key for a Qdrant server URL.")
     max_new_tokens: int = _describe(96, "Most tokens an answer may have.")
     max_question_chars: int = _describe(1000, "Longest question accepted, in characters.")
-    cache_dir: str = _describe(str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag-vs-finetune"), "Where the dequantized model copy is cached.")
+    cache_dir: str = _describe(str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag-vs-finetune"), "Where the dequantized model copy and the chunks' vectors are cached.")
 
     @classmethod
     def load(cls, secrets_file: Path | None = None, env: dict | None = None) -> "Settings":
