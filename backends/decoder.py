@@ -119,6 +119,29 @@ def _four_bit_group(exact, number: int, part: str, names: tuple[str, ...], dtype
     return four_bit(torch.cat([exact.get_tensor(k) for k in keys]), dtype)
 
 
+def _fold_lora(modules, outs: list[int], adapters: list[str], scales: dict):
+    """Every adapter's LoRA on a group of projections as (A, B, owner): A stacks all A matrices, B is
+    block-diagonal per projection, owner names each rank column's adapter (1-based). (None, None, None)
+    without adapters; False where an adapter's scaling differs between modules."""
+    a_blocks, b_columns, owner = [], [], []
+    for index, adapter in enumerate(adapters):
+        for slot, module in enumerate(modules):
+            if adapter not in getattr(module, "lora_A", {}):
+                continue
+            a, b = module.lora_A[adapter].weight, module.lora_B[adapter].weight
+            if scales.setdefault(adapter, module.scaling[adapter]) != module.scaling[adapter]:
+                return False
+            column = torch.zeros(sum(outs), a.shape[0], dtype=a.dtype)
+            start = sum(outs[:slot])
+            column[start:start + outs[slot]] = b.to(a.dtype)
+            a_blocks.append(a)
+            b_columns.append(column)
+            owner += [index + 1] * a.shape[0]
+    if not a_blocks:
+        return None, None, None
+    return torch.cat(a_blocks), torch.cat(b_columns, dim=1), torch.tensor(owner)
+
+
 class LeanLlama:
     def __init__(self, model, adapters: list[str], layers: list[dict[str, _Projection]], scales: list[float]):
         self.model, self.adapters, self.layers = model, adapters, layers
@@ -145,48 +168,16 @@ class LeanLlama:
             for group, (part, names) in GROUPS.items():
                 modules = [_module(layer, part, n) for n in names]
                 linears = [getattr(m, "base_layer", m) for m in modules]
-                a_blocks, b_rows, owner = [], [], []
-                rank_total = 0
-                lora_dtype = None
-                per_adapter = []
-                for index, adapter in enumerate(adapters):
-                    blocks = []
-                    for module in modules:
-                        if adapter in getattr(module, "lora_A", {}):
-                            a, b = module.lora_A[adapter].weight, module.lora_B[adapter].weight
-                            scale = module.scaling[adapter]
-                            if scales.setdefault(adapter, scale) != scale:
-                                return None  # per-module scaling (alpha or rank patterns): leave it to PEFT
-                            lora_dtype = a.dtype
-                            blocks.append((a, b))
-                        else:
-                            blocks.append(None)
-                    per_adapter.append(blocks)
-                if lora_dtype is not None:
-                    outs = [lin.weight.shape[0] for lin in linears]
-                    for index, blocks in enumerate(per_adapter):
-                        for slot, block in enumerate(blocks):
-                            if block is None:
-                                continue
-                            a, b = block
-                            rank = a.shape[0]
-                            a_blocks.append(a.to(lora_dtype))
-                            column = torch.zeros(sum(outs), rank, dtype=lora_dtype)
-                            start = sum(outs[:slot])
-                            column[start:start + outs[slot]] = b.to(lora_dtype)
-                            b_rows.append(column)
-                            owner += [index + 1] * rank
-                            rank_total += rank
+                lora = _fold_lora(modules, [lin.weight.shape[0] for lin in linears], adapters, scales)
+                if lora is False:
+                    return None  # per-module scaling (alpha or rank patterns): leave it to PEFT
                 weight = torch.cat([lin.weight.data for lin in linears]) if len(linears) > 1 else linears[0].weight.data
                 start = 0
                 for lin in linears:  # the model's modules now read the fused weights: one copy in memory
                     rows = lin.weight.shape[0]
                     lin.weight.data = weight[start:start + rows]
                     start += rows
-                fused[group] = _Projection(weight, torch.cat(a_blocks) if a_blocks else None,
-                                           torch.cat(b_rows, dim=1) if b_rows else None,
-                                           torch.tensor(owner) if owner else None,
-                                           _four_bit_group(exact, number, part, names, base.dtype))
+                fused[group] = _Projection(weight, *lora, _four_bit_group(exact, number, part, names, base.dtype))
             layers.append(fused)
         for group in GROUPS:  # one mask per group serves every layer: adapters must cover the same layers
             owners = {tuple(l[group].owner.tolist()) if l[group].owner is not None else () for l in layers}
