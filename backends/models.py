@@ -139,8 +139,11 @@ def load_generator(settings: Settings):
             tokenizer = AutoTokenizer.from_pretrained(source.location, gguf_file=source.gguf_file)
             model = AutoModelForCausalLM.from_pretrained(source.location, gguf_file=source.gguf_file)
             _write_cache(model, tokenizer, source, Path(settings.cache_dir))
-            model = model.to(dtype)
-        else:
+            cached = _cached_copy(source, Path(settings.cache_dir))
+            if cached is None:  # a read-only cache: cast the weights only, as from_pretrained(dtype=...) does;
+                for parameter in model.parameters():  # model.to(dtype) would also round the rotary
+                    parameter.data = parameter.data.to(dtype)  # frequencies, and every answer would change
+        if cached is not None:  # the first start answers exactly as every later start will
             tokenizer = AutoTokenizer.from_pretrained(cached)
             model = AutoModelForCausalLM.from_pretrained(cached, dtype=dtype)
     else:
