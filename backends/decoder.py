@@ -13,7 +13,8 @@ operations:
 - keys and values go into a cache allocated once per generation;
 - grouped-query attention needs no repeated keys: in decoding, a group's query heads become query
   positions of one key-value head;
-- prompts are prefilled unpadded, in groups of equal length, and laid out left-padded in the cache.
+- prompts are prefilled unpadded, in groups of equal length, and laid out left-padded in the cache;
+- opt-in (settings.decoding), decoding reads a 4-bit GGUF's own weight groups (see four_bit).
 
 The fused weights replace the model's own (its modules then hold views into them), so the model keeps
 one copy of its weights and `model(...)` still works, for training and for checks.
@@ -26,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 import torch.nn.functional as F
+from safetensors import safe_open
 
 GROUP = 32          # weights per 4-bit group
 DECODE_ROWS = 8     # up to this many tokens at once a matmul reads 4-bit weights; prefill keeps the full ones
@@ -101,6 +102,10 @@ def _supported(model, adapters: list[str]) -> bool:
         return False
     if rope != "default":
         return False
+    projections = {name for _, names in GROUPS.values() for name in names}
+    for name, module in model.named_modules():  # LoRA anywhere else (embeddings, lm_head) would be ignored
+        if hasattr(module, "lora_A") and name.rsplit(".", 1)[-1] not in projections:
+            return False
     for layer in model.model.layers:
         for part, names in GROUPS.values():
             for name in names:

@@ -56,3 +56,18 @@ def test_four_bit_decoding_reads_the_packaged_models_own_groups(engine, settings
 def test_weights_that_are_not_exact_four_bit_groups_are_left_alone():
     assert four_bit(torch.randn(64, 128)) is None  # a full-precision model
     assert four_bit(torch.randn(64, 128).bfloat16()) is None  # rounded weights blur the groups
+
+
+def tiny_llama():
+    from transformers import LlamaConfig, LlamaForCausalLM
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2)
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.mark.parametrize("targets, handled", [(["q_proj", "down_proj"], True), (["q_proj", "lm_head"], False)])
+def test_adapters_the_lean_pass_cannot_honour_leave_the_model_to_peft(targets, handled):
+    from peft import LoraConfig, get_peft_model
+    model = get_peft_model(tiny_llama(), LoraConfig(r=2, target_modules=targets), adapter_name="a")
+    assert (LeanLlama.build(model) is not None) == handled
