@@ -60,6 +60,7 @@ class Embedder:
         self.model, self.label, self.saved = model, label, saved
         self.dimension = model.get_embedding_dimension()
         self._cache: dict[str, list[float]] = self._read(saved)
+        self._unsaved = False
         self._lock = threading.Lock()
 
     @staticmethod
@@ -74,14 +75,16 @@ class Embedder:
         vectors = stored.get("vectors", {}) if stored.get("label") == self.label else {}
         return {k: v for k, v in vectors.items() if isinstance(v, list) and len(v) == self.dimension}
 
-    def _write(self) -> None:
-        if not self.saved or len(self._cache) > self.MAX_SAVED:
+    def save(self) -> None:
+        """Writes the vectors to the file, if any and if new ones came since the last write."""
+        if not self.saved or not self._unsaved or len(self._cache) > self.MAX_SAVED:
             return
         try:
             self.saved.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.saved.with_suffix(f".{uuid.uuid4().hex[:8]}.tmp")
             tmp.write_text(json.dumps({"label": self.label, "vectors": self._cache}))
             tmp.replace(self.saved)  # a reader never sees half a file
+            self._unsaved = False
         except OSError:
             pass  # a read-only cache costs only speed
 
@@ -93,7 +96,7 @@ class Embedder:
             if missing:
                 vectors = self.model.encode(missing, normalize_embeddings=True, batch_size=32)
                 self._cache.update((self._key(t), v.tolist()) for t, v in zip(missing, vectors))
-                self._write()
+                self._unsaved = True
             return [self._cache[k] for k in keys], len(missing)
 
     def embed_query(self, text: str) -> list[float]:
@@ -226,6 +229,7 @@ class Index:
                 self.replace_document(doc, report)
         except Exception as err:
             raise IndexUnavailable(f"Updating the index failed: {err}") from err
+        self.embedder.save()  # once per sync: not once per document, nor on every question's sentences
         self.corpus_version = corpus.version
         return report
 

@@ -112,9 +112,21 @@ def test_vectors_saved_by_one_process_spare_the_next_one_embedding(knowledge_par
     saved = tmp_path / "vectors.json"
     first = Embedder(model, "test", saved)
     vectors, fresh = first.embed(["Refunds take 5 business days.", "Tents get 3 years."])
+    first.save()  # Index.sync saves once it has embedded every document
     assert fresh == 2 and saved.is_file()
     again, fresh = Embedder(model, "test", saved).embed(["Tents get 3 years.", "Refunds take 5 business days."])
     assert fresh == 0 and again == vectors[::-1]
     assert Embedder(model, "another embedder", saved).embed(["Tents get 3 years."])[1] == 1
     saved.write_text("{damaged")
     assert Embedder(model, "test", saved).embed(["Tents get 3 years."])[1] == 1
+
+
+def test_building_an_index_saves_its_vectors_for_the_next_start(knowledge_parts, settings, tmp_path):
+    from backends import Corpus, Index
+    from backends.index import Embedder
+    store, shared = knowledge_parts
+    saved = tmp_path / "vectors.json"
+    Index.build(Corpus.from_folder(settings.corpus_dir), store, Embedder(shared.model, "test", saved), settings.chunk_chars)
+    report = Index(store, Embedder(shared.model, "test", saved), settings.chunk_chars).sync(
+        Corpus.from_folder(settings.corpus_dir))
+    assert report.added > 0 and report.embedded == 0
