@@ -29,12 +29,17 @@ def grounded_question(question: str, passages: str) -> str:
     return f"Documents:\n{passages}\n\nQuestion: {question}\nAnswer with the exact figure from the documents."
 
 
-def grounded_messages(question: str, sources: list[Source]) -> list[dict]:
+def grounded_passages(sources: list[Source]) -> str:
+    """What the grounded prompt quotes: the key sentences where retrieval chose them, else whole passages."""
     quoted = any(s.highlights for s in sources)
     lines = [f"{s.title}: {text}" for s in reversed(sources)  # best passage last, nearest the question
              for text in (s.highlights if quoted else (s.text,))]
+    return "\n".join(lines) if quoted else "\n\n".join(lines)
+
+
+def grounded_messages(question: str, sources: list[Source]) -> list[dict]:
     return [{"role": "system", "content": GROUNDED},
-            {"role": "user", "content": grounded_question(question, "\n".join(lines) if quoted else "\n\n".join(lines))}]
+            {"role": "user", "content": grounded_question(question, grounded_passages(sources))}]
 
 
 @register

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from .adapters import MANIFEST_FORMAT
+from .builtin import grounded_passages
 from .corpus import Corpus
 from .models import load_generator
 from .registry import get_backend
@@ -74,7 +75,7 @@ def build_examples(pairs: list[dict], facts: dict, kb, top_k: int, seed: int, ke
         examples.append(Example("memory", memory.messages(question, []), answer))
         sources, _ = kb.index.retrieve(question, top_k, key_sentences)
         fact = facts.get(pair.get("fact"))
-        if fact and not any(fact["value"] in " ".join(s.highlights or (s.text,)) for s in sources):
+        if fact and fact["value"] not in grounded_passages(sources):
             continue  # retrieval missed the fact: the prompt would not support the answer
         if fact and rng.random() < 0.5:
             new = rng.choice(fact["alternates"])
