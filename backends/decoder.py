@@ -42,7 +42,7 @@ class _Projection:
     lora_a: torch.Tensor | None       # [rank of all adapters, in]
     lora_b: torch.Tensor | None       # [out, rank of all adapters], block by adapter
     owner: torch.Tensor | None        # [rank of all adapters]: the adapter index of each rank column
-    packed: tuple | None = None       # the same weights as 4-bit groups, for decoding (see FOUR_BIT)
+    packed: tuple | None = None       # the same weights as 4-bit groups, for decoding (see four_bit)
 
     def __call__(self, x: torch.Tensor, lora: torch.Tensor | None) -> torch.Tensor:
         """lora: [rows, 1, rank of all adapters], each row's scaling on its own adapter's columns, else 0."""
@@ -95,7 +95,7 @@ def _module(layer, part: str, name: str):
     return getattr(getattr(layer, part), name)
 
 
-def _supported(model, adapters: list[str]) -> bool:
+def _supported(model) -> bool:
     config = model.config
     rope = (getattr(config, "rope_parameters", None) or {}).get("rope_type", "default")
     if config.model_type != "llama" or getattr(config, "attention_bias", False) or getattr(config, "mlp_bias", False):
@@ -164,7 +164,7 @@ class LeanLlama:
         peft_config = getattr(model, "peft_config", {}) or {}
         adapters = list(peft_config)
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        if not _supported(base, adapters):
+        if not _supported(base):
             return None
         scales, layers = {}, []
         exact = safe_open(str(four_bit_source), "pt") if four_bit_source else None

@@ -77,8 +77,13 @@ def resolve_embedder(settings: Settings) -> ModelSource:
     return ModelSource(settings.hub_embedder, f"{settings.hub_embedder} (model hub)", f"hub:{settings.hub_embedder}")
 
 
+def cache_name(fingerprint: str) -> str:
+    """A fingerprint as a file name in the cache folder (hub ids hold a slash, every kind a colon)."""
+    return fingerprint.replace(":", "-").replace("/", "-")
+
+
 def _cached_copy(source: ModelSource, cache_dir: Path) -> Path | None:
-    folder = cache_dir / source.fingerprint.replace(":", "-")
+    folder = cache_dir / cache_name(source.fingerprint)
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
     except (OSError, ValueError):
@@ -89,7 +94,7 @@ def _cached_copy(source: ModelSource, cache_dir: Path) -> Path | None:
 
 def _write_cache(model, tokenizer, source: ModelSource, cache_dir: Path) -> None:
     """Writes into a temporary folder and renames it, so a killed process never leaves half a copy."""
-    folder = cache_dir / source.fingerprint.replace(":", "-")
+    folder = cache_dir / cache_name(source.fingerprint)
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".writing-"))
     try:

@@ -17,7 +17,7 @@ from .corpus import Corpus
 from .edits import PolicyEdit, apply_edit
 from .engine import Engine, Prompt
 from .index import Embedder, Index, IndexUnavailable, SyncReport, open_store
-from .models import load_embedder
+from .models import cache_name, load_embedder
 from .registry import Backend, backend_names, get_backend
 from .settings import Settings
 
@@ -73,7 +73,7 @@ def _load_engine(settings: Settings) -> Engine:
 def _load_knowledge_parts(settings: Settings) -> tuple[object, Embedder]:
     store = open_store(settings)  # first, so an unreachable server fails before the embedder loads
     model, source = load_embedder(settings)
-    saved = Path(settings.cache_dir) / f"vectors-{source.fingerprint.replace(':', '-').replace('/', '-')}.json"
+    saved = Path(settings.cache_dir) / f"vectors-{cache_name(source.fingerprint)}.json"
     return store, Embedder(model, source.label, saved)
 
 
