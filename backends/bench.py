@@ -2,7 +2,9 @@
 
 Every timing is the median of several runs after a warm-up, with each answer forced to exactly N new
 tokens, on a Base-length question and a RAG-length one (the retrieved passages make the prompt
-several hundred tokens long).
+several hundred tokens long). The figures compared with each other (four columns, one column, one
+after another, llama.cpp) are taken in turn within each run, so a drift in the machine's speed, which
+is large on a shared 2-core machine, falls on all of them alike.
 """
 from __future__ import annotations
 
@@ -29,13 +31,20 @@ QUESTIONS = {"base_length": "How long do I have to return something?",
 
 
 def _median(runs: int, work) -> float:
-    work()  # warm-up
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
+    return round(statistics.median(_interleaved(runs, {"work": work})["work"]), 3)
+
+
+def _interleaved(runs: int, works: dict) -> dict[str, list[float]]:
+    """Each work's times: one warm-up of each, then every run times each work once, in turn."""
+    for work in works.values():
         work()
-        times.append(time.perf_counter() - started)
-    return round(statistics.median(times), 3)
+    times = {name: [] for name in works}
+    for _ in range(runs):
+        for name, work in works.items():
+            started = time.perf_counter()
+            work()
+            times[name].append(time.perf_counter() - started)
+    return times
 
 
 def _start_once(settings: Settings, cache_dir: str) -> float:
@@ -53,8 +62,9 @@ def _start_once(settings: Settings, cache_dir: str) -> float:
     return round(ready, 2)
 
 
-def llama_cpp_sequential(prompts: list[str], tokens: int, runs: int) -> float | None:
-    """The same four prompts one after another in llama.cpp (2 threads), end of text suppressed."""
+def _llama_cpp(playground: Playground, kb, names, tokens: int):
+    """The four RAG-length prompts one after another in llama.cpp (2 threads, end of text suppressed),
+    as a function to time; None where llama-cpp-python is not installed."""
     try:
         from llama_cpp import Llama
     except ImportError:
@@ -66,11 +76,13 @@ def llama_cpp_sequential(prompts: list[str], tokens: int, runs: int) -> float | 
     llm = Llama(str(gguf), n_ctx=2048, n_threads=2, n_batch=512, verbose=False, seed=0)
     eos = {llm.token_eos(): -1e9}
 
+    prompts = [playground.engine.prompt_text(p) for p in _prompts(playground, kb, names)]
+
     def work():
         for prompt in prompts:
             llm.reset()
             llm.create_completion(prompt, max_tokens=tokens, temperature=0.0, logit_bias=eos)
-    return _median(runs, work)
+    return work
 
 
 def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool = True) -> dict:
@@ -84,24 +96,32 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
     kb = KnowledgeBase.create(settings, store, embedder)
     names = backend_names()
     result = {"tokens": tokens, "runs": runs, "questions": {}}
+    llama = _llama_cpp(playground, kb, names, tokens)
     for label, question in QUESTIONS.items():
         ask = lambda chosen: playground.ask(question, kb, chosen, max_new_tokens=tokens, force_tokens=True)  # noqa: E731
         last = {}
 
         def four_way():
             last["answers"] = ask(names)
-        four = _median(runs, four_way)
+        works = {"four_way_s": four_way, "single_s": lambda: ask(["Base"]),
+                 "sequential_s": lambda: [ask([n]) for n in names]}
+        if label == "rag_length" and llama:
+            works["llama_cpp_sequential_s"] = llama
+        times = _interleaved(runs, works)
+        figures = {name: round(statistics.median(t), 3) for name, t in times.items()}
         answering = [a for a in last["answers"] if not a.error]
-        single = _median(runs, lambda: ask(["Base"]))
-        sequential = _median(runs, lambda: [ask([n]) for n in names])
         result["questions"][label] = {
             "columns": len(answering), "prompt_tokens": max(a.timings.prompt_tokens for a in answering),
-            "four_way_s": four, "single_s": single, "sequential_s": sequential,
-            "aggregate_tok_s": round(len(answering) * tokens / four, 1),
+            "four_way_s": figures["four_way_s"], "single_s": figures["single_s"],
+            # the median of each run's own ratio: both timed back to back, so drift cancels
+            "four_way_over_single": round(statistics.median(f / s for f, s in zip(times["four_way_s"], times["single_s"])), 2),
+            "sequential_s": figures["sequential_s"],
+            "aggregate_tok_s": round(len(answering) * tokens / figures["four_way_s"], 1),
             "ttft_s": round(max(a.timings.ttft_ms for a in answering) / 1000, 3),
         }
-    prompts = [engine.prompt_text(p) for p in _prompts(playground, kb, names)]
-    result["llama_cpp_sequential_s"] = llama_cpp_sequential(prompts, tokens, runs)
+        if "llama_cpp_sequential_s" in figures:
+            result["llama_cpp_sequential_s"] = figures["llama_cpp_sequential_s"]
+    result.setdefault("llama_cpp_sequential_s", None)
 
     edited = KnowledgeBase.create(settings, store, embedder)
     started = time.perf_counter()
@@ -144,12 +164,13 @@ def _ingest_rate(settings: Settings, store, model) -> float:
 
 
 def format_bench(result: dict) -> str:
-    lines = [f"{result['tokens']} new tokens per answer, median of {result['runs']} runs after a warm-up"]
-    lines.append(f"{'':12} {'columns':>7} {'prompt':>6} {'four_way_s':>10} {'single_s':>8} {'sequential_s':>12} "
-                 f"{'aggregate_tok_s':>15} {'ttft_s':>6}")
+    lines = [f"{result['tokens']} new tokens per answer, median of {result['runs']} runs after a warm-up, "
+             "each run timing the figures of a question in turn"]
+    lines.append(f"{'':12} {'columns':>7} {'prompt':>6} {'four_way_s':>10} {'single_s':>8} {'four/single':>11} "
+                 f"{'sequential_s':>12} {'aggregate_tok_s':>15} {'ttft_s':>6}")
     for label, q in result["questions"].items():
         lines.append(f"{label:12} {q['columns']:>7} {q['prompt_tokens']:>6} {q['four_way_s']:>10} {q['single_s']:>8} "
-                     f"{q['sequential_s']:>12} {q['aggregate_tok_s']:>15} {q['ttft_s']:>6}")
+                     f"{q['four_way_over_single']:>11} {q['sequential_s']:>12} {q['aggregate_tok_s']:>15} {q['ttft_s']:>6}")
     llama = result["llama_cpp_sequential_s"]
     lines.append(f"llama.cpp, four RAG-length answers one after another: "
                  f"{llama if llama is not None else 'not installed (pip install llama-cpp-python)'}")

@@ -15,7 +15,7 @@ def test_bench_json_reports_every_figure():
     for question in ("base_length", "rag_length"):
         figures = result["questions"][question]
         assert figures["columns"] == 4
-        assert {"four_way_s", "single_s", "sequential_s", "aggregate_tok_s", "ttft_s"} <= set(figures)
+        assert {"four_way_s", "single_s", "four_way_over_single", "sequential_s", "aggregate_tok_s", "ttft_s"} <= set(figures)
         assert figures["aggregate_tok_s"] == round(4 * 2 / figures["four_way_s"], 1)
     assert result["questions"]["rag_length"]["prompt_tokens"] > 300  # passages make a RAG-length prompt
     assert 0 < result["edit_to_fresh_s"] < 60 and result["ingest_chunks_per_s"] > 0 and result["peak_rss_mb"] > 100
