@@ -9,11 +9,15 @@ operations:
 - the LoRA A matrices of every attached adapter form one matrix, the B matrices one block matrix, and a
   per-row mask keeps each row's own adapter: 2 LoRA matmuls per projection group, whatever the number
   of adapters. As in PEFT, LoRA runs in the adapter's dtype and its output times the scaling is added
-  in the model's dtype, so answers stay those of PEFT (the tests compare them);
+  in the model's dtype. Summed over all adapters' ranks at once, it rounds a little differently from
+  PEFT's module-by-module sums: the tests bound the difference, and compare Base rows bit for bit;
 - keys and values go into a cache allocated once per generation;
 - grouped-query attention needs no repeated keys: in decoding, a group's query heads become query
   positions of one key-value head;
-- prompts are prefilled unpadded, in groups of equal length, and laid out left-padded in the cache;
+- prompts are prefilled unpadded, one by one, and laid out left-padded in the cache;
+- a row's answer does not depend on the rows beside it: every operation computes a row exactly as it
+  would beside any other rows (see _Projection and _prefill), so a column answers the same in the
+  four-way batch as on its own, and the evaluation's figures do not depend on which columns it runs;
 - opt-in (settings.decoding), decoding reads a 4-bit GGUF's own weight groups (see four_bit).
 
 The fused weights replace the model's own (its modules then hold views into them), so the model keeps
@@ -50,11 +54,20 @@ class _Projection:
             weights, scales_zeros = self.packed
             out = torch.ops.aten._weight_int4pack_mm_for_cpu(x.reshape(-1, x.shape[-1]), weights, GROUP, scales_zeros)
             out = out.view(*x.shape[:-1], -1)
+        elif x.numel() == x.shape[-1]:
+            # a lone row: torch's bfloat16 matmul takes another path for one row than for several, and
+            # now and then rounds differently (the 1536-wide down projection, here). Computed as two rows,
+            # it is computed as it is beside other rows, at no cost (the step is bound by reading weights)
+            out = (torch.cat([x, x]) @ self.weight.T)[:1]
         else:
             out = x @ self.weight.T
         if lora is None or self.lora_a is None:
             return out
-        return out + (((x.to(self.lora_a.dtype) @ self.lora_a.T) * lora) @ self.lora_b.T).to(out.dtype)
+        # bmm, one product per row: a plain matmul folds the rows into one and the float32 kernel it picks
+        # (and so its rounding) depends on their number, so a row's answer would change with its neighbours
+        rows = x.shape[0]
+        low = torch.bmm(x.to(self.lora_a.dtype), self.lora_a.T.expand(rows, -1, -1)) * lora
+        return out + torch.bmm(low, self.lora_b.T.expand(rows, -1, -1)).to(out.dtype)
 
     def lora_mask(self, adapter_of_row: torch.Tensor, scale: torch.Tensor) -> torch.Tensor | None:
         if self.owner is None:
@@ -252,11 +265,13 @@ class LeanBatch:
         return {group: projection.lora_mask(adapter_of_row, scale) for group, projection in self.lean.layers[0].items()}
 
     def _prefill(self, rows: list[list[int]]) -> torch.Tensor:
+        """Each prompt on its own: prompts of one length side by side would make the matmuls' rows
+        longer, and their rounding differ from that of the prompt alone (prefill is compute-bound: one
+        at a time costs no more)."""
         logits = []
-        for first, end, slot in self._runs():
-            ids = torch.tensor(rows[first:end])
-            positions = torch.arange(ids.shape[1]).expand(end - first, -1)
-            hidden = self._forward(ids, positions, slice(first, end), slice(slot, self.prompt_len))
+        for row, ids in enumerate(rows):
+            hidden = self._forward(torch.tensor([ids]), torch.arange(len(ids)).view(1, -1), slice(row, row + 1),
+                                   slice(self.prompt_len - len(ids), self.prompt_len))
             logits.append(self._logits(hidden[:, -1]))
         return self._callers(torch.cat(logits))
 

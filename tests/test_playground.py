@@ -38,6 +38,14 @@ def test_the_adapter_carries_the_voice_and_fine_tuned_goes_stale_after_the_edit(
     assert after["Fine-tuned"].stale and not after["Hybrid"].stale  # Hybrid reads today's passages
 
 
+def test_each_column_answers_the_same_alone_as_beside_the_others(playground, kb):
+    question = "If a jacket doesn't work out, what's the deadline to bring it back?"  # Base's answer once differed
+    together = by_name(playground.ask(question, kb))
+    for name, answer in together.items():
+        alone = playground.ask(question, kb, [name])[0]
+        assert alone.text == answer.text, name
+
+
 def test_without_its_adapter_fine_tuned_refuses_and_hybrid_says_what_it_falls_back_to(engine, settings, kb):
     from backends import Playground
     missing = Playground(engine, settings.with_(adapter="not-there", hybrid_adapter="not-there"))
