@@ -62,9 +62,10 @@ def _start_once(settings: Settings, cache_dir: str) -> float:
     return round(ready, 2)
 
 
-def _llama_cpp(playground: Playground, kb, names, tokens: int):
-    """The four RAG-length prompts one after another in llama.cpp (2 threads, end of text suppressed),
-    as a function to time; None where llama-cpp-python is not installed."""
+def _llama_cpp(tokens: int):
+    """A function making, for a list of prompts, the work of answering them one after another in
+    llama.cpp (2 threads, end of text suppressed, N tokens each); None where llama-cpp-python or the
+    packaged GGUF is missing."""
     try:
         from llama_cpp import Llama
     except ImportError:
@@ -76,13 +77,13 @@ def _llama_cpp(playground: Playground, kb, names, tokens: int):
     llm = Llama(str(gguf), n_ctx=2048, n_threads=2, n_batch=512, verbose=False, seed=0)
     eos = {llm.token_eos(): -1e9}
 
-    prompts = [playground.engine.prompt_text(p) for p in _prompts(playground, kb, names)]
-
-    def work():
-        for prompt in prompts:
-            llm.reset()
-            llm.create_completion(prompt, max_tokens=tokens, temperature=0.0, logit_bias=eos)
-    return work
+    def answering(prompts: list[str]):
+        def work():
+            for prompt in prompts:
+                llm.reset()
+                llm.create_completion(prompt, max_tokens=tokens, temperature=0.0, logit_bias=eos)
+        return work
+    return answering
 
 
 def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool = True) -> dict:
@@ -96,7 +97,7 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
     kb = KnowledgeBase.create(settings, store, embedder)
     names = backend_names()
     result = {"tokens": tokens, "runs": runs, "questions": {}}
-    llama = _llama_cpp(playground, kb, names, tokens)
+    llama = _llama_cpp(tokens)
     for label, question in QUESTIONS.items():
         ask = lambda chosen: playground.ask(question, kb, chosen, max_new_tokens=tokens, force_tokens=True)  # noqa: E731
         last = {}
@@ -105,8 +106,8 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
             last["answers"] = ask(names)
         works = {"four_way_s": four_way, "single_s": lambda: ask(["Base"]),
                  "sequential_s": lambda: [ask([n]) for n in names]}
-        if label == "rag_length" and llama:
-            works["llama_cpp_sequential_s"] = llama
+        if llama:  # the same four prompts
+            works["llama_cpp_sequential_s"] = llama([playground.engine.prompt_text(p) for p in _prompts(playground, kb, names, question)])
         times = _interleaved(runs, works)
         figures = {name: round(statistics.median(t), 3) for name, t in times.items()}
         answering = [a for a in last["answers"] if not a.error]
@@ -118,10 +119,8 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
             "sequential_s": figures["sequential_s"],
             "aggregate_tok_s": round(len(answering) * tokens / figures["four_way_s"], 1),
             "ttft_s": round(max(a.timings.ttft_ms for a in answering) / 1000, 3),
+            "llama_cpp_sequential_s": figures.get("llama_cpp_sequential_s"),
         }
-        if "llama_cpp_sequential_s" in figures:
-            result["llama_cpp_sequential_s"] = figures["llama_cpp_sequential_s"]
-    result.setdefault("llama_cpp_sequential_s", None)
 
     edited = KnowledgeBase.create(settings, store, embedder)
     started = time.perf_counter()
@@ -144,9 +143,8 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
     return result
 
 
-def _prompts(playground: Playground, kb, names):
-    """The four prompts of the RAG-length question, as the playground builds them."""
-    question = QUESTIONS["rag_length"]
+def _prompts(playground: Playground, kb, names, question: str) -> list[Prompt]:
+    """The four prompts of a question, as the playground builds them."""
     sources, _ = kb.index.retrieve(question, playground.settings.top_k, playground.settings.key_sentences)
     backends = [get_backend(n) for n in names]
     return [Prompt(b.messages(question, sources if b.uses_retrieval else [])) for b in backends]
@@ -166,14 +164,16 @@ def _ingest_rate(settings: Settings, store, model) -> float:
 def format_bench(result: dict) -> str:
     lines = [f"{result['tokens']} new tokens per answer, median of {result['runs']} runs after a warm-up, "
              "each run timing the figures of a question in turn"]
-    lines.append(f"{'':12} {'columns':>7} {'prompt':>6} {'four_way_s':>10} {'single_s':>8} {'four/single':>11} "
-                 f"{'sequential_s':>12} {'aggregate_tok_s':>15} {'ttft_s':>6}")
+    lines.append(f"{'':12} {'columns':>7} {'prompt':>6} {'four_way_s':>10} {'llama_cpp_s':>11} {'single_s':>8} "
+                 f"{'four/single':>11} {'sequential_s':>12} {'aggregate_tok_s':>15} {'ttft_s':>6}")
     for label, q in result["questions"].items():
-        lines.append(f"{label:12} {q['columns']:>7} {q['prompt_tokens']:>6} {q['four_way_s']:>10} {q['single_s']:>8} "
-                     f"{q['four_way_over_single']:>11} {q['sequential_s']:>12} {q['aggregate_tok_s']:>15} {q['ttft_s']:>6}")
-    llama = result["llama_cpp_sequential_s"]
-    lines.append(f"llama.cpp, four RAG-length answers one after another: "
-                 f"{llama if llama is not None else 'not installed (pip install llama-cpp-python)'}")
+        llama = q["llama_cpp_sequential_s"] if q["llama_cpp_sequential_s"] is not None else "-"
+        lines.append(f"{label:12} {q['columns']:>7} {q['prompt_tokens']:>6} {q['four_way_s']:>10} {llama:>11} "
+                     f"{q['single_s']:>8} {q['four_way_over_single']:>11} {q['sequential_s']:>12} "
+                     f"{q['aggregate_tok_s']:>15} {q['ttft_s']:>6}")
+    lines.append("llama_cpp_s: llama.cpp (2 threads) giving the same four answers one after another"
+                 + ("" if any(q["llama_cpp_sequential_s"] for q in result["questions"].values())
+                    else ": not installed (pip install llama-cpp-python)"))
     for key in ("edit_to_fresh_s", "ingest_chunks_per_s", "peak_rss_mb", "cold_start_s", "first_start_s"):
         if key in result:
             lines.append(f"{key}: {result[key]}")

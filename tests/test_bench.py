@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+from backends.bench import format_bench
 from tests.conftest import ROOT
 
 
@@ -15,9 +16,11 @@ def test_bench_json_reports_every_figure():
     for question in ("base_length", "rag_length"):
         figures = result["questions"][question]
         assert figures["columns"] == 4
-        assert {"four_way_s", "single_s", "four_way_over_single", "sequential_s", "aggregate_tok_s", "ttft_s"} <= set(figures)
+        assert {"four_way_s", "single_s", "four_way_over_single", "sequential_s", "aggregate_tok_s", "ttft_s",
+                "llama_cpp_sequential_s"} <= set(figures)
         assert figures["aggregate_tok_s"] == round(4 * 2 / figures["four_way_s"], 1)
     assert result["questions"]["rag_length"]["prompt_tokens"] > 300  # passages make a RAG-length prompt
     assert 0 < result["edit_to_fresh_s"] < 60 and result["ingest_chunks_per_s"] > 0 and result["peak_rss_mb"] > 100
     assert {"cores", "threads", "dtype", "torch", "transformers", "peft"} <= set(result["machine"])
-    assert "llama_cpp_sequential_s" in result
+    table = format_bench(result)  # the table `make bench` prints
+    assert "four/single" in table and "llama_cpp_s" in table and "rag_length" in table
