@@ -298,7 +298,10 @@ class LeanBatch:
 
     def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
         model = self.lean.model
-        return model.lm_head(self.lean.norm(model.model.norm.weight, hidden))
+        hidden = self.lean.norm(model.model.norm.weight, hidden)
+        if hidden.shape[0] == 1:  # a lone row as two, as in _Projection
+            return model.lm_head(torch.cat([hidden, hidden]))[:1]
+        return model.lm_head(hidden)
 
     def _forward(self, ids, positions, prefill: slice | None, slots: slice) -> torch.Tensor:
         """Runs the rows `prefill` over their prompts, or (prefill None) every row over one new token."""
