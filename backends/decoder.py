@@ -16,8 +16,9 @@ operations:
   positions of one key-value head;
 - prompts are prefilled unpadded, one by one, and laid out left-padded in the cache;
 - a row's answer does not depend on the rows beside it: every operation computes a row exactly as it
-  would beside any other rows (see _Projection and _prefill), so a column answers the same in the
-  four-way batch as on its own, and the evaluation's figures do not depend on which columns it runs;
+  would beside any other rows (see _as_in_a_batch, _Projection and _prefill), so a column answers the
+  same in the four-way batch as on its own, and the evaluation's figures do not depend on which
+  columns it runs;
 - opt-in (settings.decoding), decoding reads a 4-bit GGUF's own weight groups (see four_bit).
 
 The fused weights replace the model's own (its modules then hold views into them), so the model keeps
@@ -40,6 +41,16 @@ GROUPS = {"qkv": ("self_attn", ("q_proj", "k_proj", "v_proj")), "o": ("self_attn
           "gate_up": ("mlp", ("gate_proj", "up_proj")), "down": ("mlp", ("down_proj",))}
 
 
+def _as_in_a_batch(matmul, x: torch.Tensor) -> torch.Tensor:
+    """matmul(x), a lone row computed as two: torch's bfloat16 matmul takes another path for one row
+    than for several, and now and then rounds differently (the 1536-wide down projection, here).
+    Computed as two rows, a row is computed as it is beside others, at no cost (a decoding step is
+    bound by reading weights)."""
+    if x.numel() == x.shape[-1]:
+        return matmul(torch.cat([x, x]))[:1]
+    return matmul(x)
+
+
 @dataclass
 class _Projection:
     weight: torch.Tensor              # [out, in] base weights, fused over the group
@@ -54,13 +65,8 @@ class _Projection:
             weights, scales_zeros = self.packed
             out = torch.ops.aten._weight_int4pack_mm_for_cpu(x.reshape(-1, x.shape[-1]), weights, GROUP, scales_zeros)
             out = out.view(*x.shape[:-1], -1)
-        elif x.numel() == x.shape[-1]:
-            # a lone row: torch's bfloat16 matmul takes another path for one row than for several, and
-            # now and then rounds differently (the 1536-wide down projection, here). Computed as two rows,
-            # it is computed as it is beside other rows, at no cost (the step is bound by reading weights)
-            out = (torch.cat([x, x]) @ self.weight.T)[:1]
         else:
-            out = x @ self.weight.T
+            out = _as_in_a_batch(lambda rows: rows @ self.weight.T, x)
         if lora is None or self.lora_a is None:
             return out
         # bmm, one product per row: a plain matmul folds the rows into one and the float32 kernel it picks
@@ -298,10 +304,7 @@ class LeanBatch:
 
     def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
         model = self.lean.model
-        hidden = self.lean.norm(model.model.norm.weight, hidden)
-        if hidden.shape[0] == 1:  # a lone row as two, as in _Projection
-            return model.lm_head(torch.cat([hidden, hidden]))[:1]
-        return model.lm_head(hidden)
+        return _as_in_a_batch(model.lm_head, self.lean.norm(model.model.norm.weight, hidden))
 
     def _forward(self, ids, positions, prefill: slice | None, slots: slice) -> torch.Tensor:
         """Runs the rows `prefill` over their prompts, or (prefill None) every row over one new token."""
