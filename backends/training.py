@@ -50,6 +50,13 @@ class TrainingConfig:
     seed: int = 0
     bf16_autocast: bool = True   # only where the CPU has native bf16, or on a GPU
 
+    def __post_init__(self):
+        for name in ("rank", "alpha", "epochs", "batch_size", "memory_passes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', ' ')} must be at least 1, not {getattr(self, name)}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning rate must be above 0, not {self.learning_rate}")
+
 
 @dataclass(frozen=True)
 class Example:
