@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--rank", type=int, default=8)
     train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--memory-passes", type=int, default=2, help="memory examples seen this many times an epoch, reading examples once")
+    train.add_argument("--memory-passes", type=int, default=3, help="memory examples seen this many times an epoch, reading examples once")
     train.add_argument("--evaluate", action="store_true", help="then evaluate on the held-out questions and record it")
     train.set_defaults(run=_train)
     evaluation = commands.add_parser("eval", help="every backend on every question, before and after the edits")

@@ -5,8 +5,10 @@ One adapter learns two things from the company's own answers (training_data/voic
 - reading: the same question with retrieved passages (the Hybrid prompt) gets the answer the passages
   support. Half of these examples swap a fact's value in the passages and the answer for another
   value (training_data/facts.json), so the adapter learns that passages override memory.
-Memory examples are seen twice an epoch, reading examples once (memory_passes): on the held-out set
-that raised Fine-tuned from 62% to 72% of facts recalled, and its stale answers from 38% to 62%.
+Memory examples are seen three times an epoch, reading examples once (memory_passes). On the
+held-out set, one, two and three passes gave Fine-tuned 62%, 72% and 72% of facts recalled, with
+38%, 62% and 75% of edited facts answered stale, and Hybrid 75/78%, 81/75% and 81/78% right before /
+after the edits.
 
 Prompts come from the backends' own `messages`, so training sees exactly what the app sends.
 
@@ -46,7 +48,7 @@ class TrainingConfig:
     learning_rate: float = 1e-3
     epochs: int = 2
     batch_size: int = 8
-    memory_passes: int = 2       # memory examples seen this many times an epoch, reading examples once
+    memory_passes: int = 3       # memory examples seen this many times an epoch, reading examples once
     seed: int = 0
     bf16_autocast: bool = True   # only where the CPU has native bf16, or on a GPU
 
