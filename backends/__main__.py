@@ -10,6 +10,7 @@ from .edits import PREPARED_EDITS, get_edit
 from .playground import KnowledgeBase, Playground, check_question, load_engine, load_knowledge_parts
 from .registry import backend_names, get_backend
 from .settings import Settings
+from .training import TrainingConfig
 
 
 def _ask(args, settings: Settings) -> int:
@@ -52,7 +53,7 @@ def _edits(args, settings: Settings) -> int:
 def _train(args, settings: Settings) -> int:
     from pathlib import Path
 
-    from .training import TrainingConfig, train_adapter
+    from .training import train_adapter
     config = TrainingConfig(epochs=args.epochs, seed=args.seed, rank=args.rank, learning_rate=args.lr,
                             memory_passes=args.memory_passes)
     out = Path(args.out or Path(settings.adapters_dir) / settings.adapter)
@@ -107,12 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("edits", help="list the prepared policy edits").set_defaults(run=_edits)
     train = commands.add_parser("train", help="train the LoRA adapter the Fine-tuned and Hybrid columns use")
     train.add_argument("--out", help="adapter folder (default: adapters/<adapter setting>)")
-    train.add_argument("--epochs", type=int, default=2)
+    defaults = TrainingConfig()  # one place for the defaults `make adapter` reproduces
+    train.add_argument("--epochs", type=int, default=defaults.epochs)
     train.add_argument("--steps", type=int, help="stop after this many steps (for a quick try)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--rank", type=int, default=8)
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--memory-passes", type=int, default=3, help="memory examples seen this many times an epoch, reading examples once")
+    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--rank", type=int, default=defaults.rank)
+    train.add_argument("--lr", type=float, default=defaults.learning_rate)
+    train.add_argument("--memory-passes", type=int, default=defaults.memory_passes,
+                       help="memory examples seen this many times an epoch, reading examples once")
     train.add_argument("--evaluate", action="store_true", help="then evaluate on the held-out questions and record it")
     train.set_defaults(run=_train)
     evaluation = commands.add_parser("eval", help="every backend on every question, before and after the edits")
