@@ -59,8 +59,8 @@ class _Projection:
     owner: torch.Tensor | None        # [rank of all adapters]: the adapter index of each rank column
     packed: tuple | None = None       # the same weights as 4-bit groups, for decoding (see four_bit)
 
-    def __call__(self, x: torch.Tensor, lora: torch.Tensor | None) -> torch.Tensor:
-        """lora: [rows, 1, rank of all adapters], each row's scaling on its own adapter's columns, else 0."""
+    def __call__(self, x: torch.Tensor, lora: "_RowsLoRA | None") -> torch.Tensor:
+        """lora: which rows have an adapter, and their scaling on their own adapter's rank columns."""
         if self.packed is not None and x.numel() <= DECODE_ROWS * x.shape[-1]:
             weights, scales_zeros = self.packed
             out = torch.ops.aten._weight_int4pack_mm_for_cpu(x.reshape(-1, x.shape[-1]), weights, GROUP, scales_zeros)
@@ -69,16 +69,28 @@ class _Projection:
             out = _as_in_a_batch(lambda rows: rows @ self.weight.T, x)
         if lora is None or self.lora_a is None:
             return out
-        # bmm, one product per row: a plain matmul folds the rows into one and the float32 kernel it picks
-        # (and so its rounding) depends on their number, so a row's answer would change with its neighbours
+        # only the rows with an adapter; bmm, one product per row: a plain matmul folds the rows into one
+        # and the float32 kernel it picks (and so its rounding) depends on their number, so a row's
+        # answer would change with its neighbours
+        x = x[lora.rows]
         rows = x.shape[0]
-        low = torch.bmm(x.to(self.lora_a.dtype), self.lora_a.T.expand(rows, -1, -1)) * lora
-        return out + torch.bmm(low, self.lora_b.T.expand(rows, -1, -1)).to(out.dtype)
+        low = torch.bmm(x.to(self.lora_a.dtype), self.lora_a.T.expand(rows, -1, -1)) * lora.mask
+        out[lora.rows] += torch.bmm(low, self.lora_b.T.expand(rows, -1, -1)).to(out.dtype)
+        return out
 
     def lora_mask(self, adapter_of_row: torch.Tensor, scale: torch.Tensor) -> torch.Tensor | None:
         if self.owner is None:
             return None
         return ((self.owner == adapter_of_row.view(-1, 1, 1)) * scale.view(-1, 1, 1)).to(self.lora_a.dtype)
+
+
+@dataclass
+class _RowsLoRA:
+    """The rows of a batch from its first to its last row with an adapter, and their mask, [those rows, 1,
+    rank of all adapters]: each row's scaling on its own adapter's rank columns, else 0. Rows outside
+    skip LoRA's products: in the four columns' batch, half the LoRA work of a step."""
+    rows: slice
+    mask: torch.Tensor
 
 
 def four_bit(weight: torch.Tensor, dtype: torch.dtype = torch.bfloat16) -> tuple | None:
@@ -228,6 +240,18 @@ class LeanLlama:
         return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
 
 
+def _inside_order(rows: list[list[int]], adapters: list[str | None]) -> list[int]:
+    """Longest prompt first, so rows of one prompt length are neighbours; within those, rows with an
+    adapter last in the first run, first in the next, and so on, so that the rows with an adapter are
+    neighbours too where they can be (see _RowsLoRA)."""
+    lengths = sorted({len(r) for r in rows}, reverse=True)
+
+    def key(i):
+        run = lengths.index(len(rows[i]))
+        return run, bool(adapters[i]) != (run % 2 == 1)
+    return sorted(range(len(rows)), key=key)
+
+
 class LeanBatch:
     """One generation: a static cache, each row's length and adapter; rows can leave as they finish.
 
@@ -237,7 +261,7 @@ class LeanBatch:
 
     def __init__(self, lean: LeanLlama, rows: list[list[int]], adapters: list[str | None], max_new_tokens: int):
         self.lean = lean
-        self.order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))   # inside row -> caller's row
+        self.order = _inside_order(rows, adapters)   # inside row -> caller's row
         rows, adapters = [rows[i] for i in self.order], [adapters[i] for i in self.order]
         self.prompt_len = len(rows[0])
         capacity = self.prompt_len + max_new_tokens
@@ -266,9 +290,13 @@ class LeanBatch:
     def _lora(self, rows: slice | None = None) -> dict:
         """Per projection group, each row's LoRA scaling on its own adapter's rank columns."""
         adapter_of_row, scale = (self.adapter_of_row, self.scale) if rows is None else (self.adapter_of_row[rows], self.scale[rows])
-        if not bool((adapter_of_row > 0).any()):
+        with_adapter = (adapter_of_row.view(-1) > 0).nonzero().view(-1).tolist()
+        if not with_adapter:
             return {}
-        return {group: projection.lora_mask(adapter_of_row, scale) for group, projection in self.lean.layers[0].items()}
+        rows = slice(with_adapter[0], with_adapter[-1] + 1)
+        adapter_of_row, scale = adapter_of_row[rows], scale[rows]
+        masks = {group: projection.lora_mask(adapter_of_row, scale) for group, projection in self.lean.layers[0].items()}
+        return {group: _RowsLoRA(rows, mask) for group, mask in masks.items() if mask is not None}
 
     def _prefill(self, rows: list[list[int]]) -> torch.Tensor:
         """Each prompt on its own: prompts of one length side by side would make the matmuls' rows
