@@ -16,9 +16,9 @@ operations:
   positions of one key-value head;
 - prompts are prefilled unpadded, one by one, and laid out left-padded in the cache;
 - a row's answer does not depend on the rows beside it: every operation computes a row exactly as it
-  would beside any other rows (see _as_in_a_batch, _Projection and _prefill), so a column answers the
-  same in the four-way batch as on its own, and the evaluation's figures do not depend on which
-  columns it runs;
+  would beside any other rows (see _as_in_a_batch, _Projection, _prefill and _on_one_thread), so a
+  column answers the same in the four-way batch as on its own, and the evaluation's figures do not
+  depend on which columns it runs;
 - opt-in (settings.decoding), decoding reads a 4-bit GGUF's own weight groups (see four_bit).
 
 The fused weights replace the model's own (its modules then hold views into them), so the model keeps
@@ -28,7 +28,7 @@ or rope scaling: `LeanLlama.build` returns None for such a model and the engine 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -51,6 +51,22 @@ def _as_in_a_batch(matmul, x: torch.Tensor) -> torch.Tensor:
     return matmul(x)
 
 
+def _on_one_thread(work):
+    """work() with torch on one thread. torch's CPU flash attention computes a head a little differently
+    on its second thread than on its first, and which thread gets a head depends on how many rows share
+    the call: RAG answered one held-out question differently alone than beside the other columns. On
+    one thread every head is computed alike; a decoding step's attention reads a few hundred keys a
+    head, so the second thread bought nothing measurable."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        return work()
+    torch.set_num_threads(1)
+    try:
+        return work()
+    finally:
+        torch.set_num_threads(threads)
+
+
 @dataclass
 class _Projection:
     weight: torch.Tensor              # [out, in] base weights, fused over the group
@@ -58,6 +74,7 @@ class _Projection:
     lora_b: torch.Tensor | None       # [out, rank of all adapters], block by adapter
     owner: torch.Tensor | None        # [rank of all adapters]: the adapter index of each rank column
     packed: tuple | None = None       # the same weights as 4-bit groups, for decoding (see four_bit)
+    per_row: dict = field(default_factory=dict)
 
     def __call__(self, x: torch.Tensor, lora: "_RowsLoRA | None") -> torch.Tensor:
         """lora: which rows have an adapter, and their scaling on their own adapter's rank columns."""
@@ -73,10 +90,15 @@ class _Projection:
         # and the float32 kernel it picks (and so its rounding) depends on their number, so a row's
         # answer would change with its neighbours
         x = x[lora.rows]
-        rows = x.shape[0]
-        low = torch.bmm(x.to(self.lora_a.dtype), self.lora_a.T.expand(rows, -1, -1)) * lora.mask
-        out[lora.rows] += torch.bmm(low, self.lora_b.T.expand(rows, -1, -1)).to(out.dtype)
+        a, b = self._lora_per_row(x.shape[0])
+        out[lora.rows] += torch.bmm(torch.bmm(x.to(a.dtype), a) * lora.mask, b).to(out.dtype)
         return out
+
+    def _lora_per_row(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A and B transposed, as one matrix per row for bmm (views, made once per number of rows)."""
+        if rows not in self.per_row:
+            self.per_row[rows] = (self.lora_a.T.expand(rows, -1, -1), self.lora_b.T.expand(rows, -1, -1))
+        return self.per_row[rows]
 
     def lora_mask(self, adapter_of_row: torch.Tensor, scale: torch.Tensor) -> torch.Tensor | None:
         if self.owner is None:
@@ -359,9 +381,9 @@ class LeanBatch:
                 keys[:, :, slots] = k
                 values[:, :, slots] = v
                 q = q.reshape(rows, kv, heads // kv, hd)  # one token: a group's query heads become its query positions
-                attended = torch.cat([F.scaled_dot_product_attention(q[a:b], keys[a:b, :, first:slots.stop],
-                                                                     values[a:b, :, first:slots.stop])
-                                      for a, b, first in runs])
+                attended = _on_one_thread(lambda: torch.cat([
+                    F.scaled_dot_product_attention(q[a:b], keys[a:b, :, first:slots.stop], values[a:b, :, first:slots.stop])
+                    for a, b, first in runs]))
                 attended = attended.reshape(rows, heads, 1, hd)
             attended = attended.transpose(1, 2).reshape(rows, seq, heads * hd)
             x = x + fused["o"](attended, lora.get("o"))

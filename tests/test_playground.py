@@ -38,8 +38,12 @@ def test_the_adapter_carries_the_voice_and_fine_tuned_goes_stale_after_the_edit(
     assert after["Fine-tuned"].stale and not after["Hybrid"].stale  # Hybrid reads today's passages
 
 
-def test_each_column_answers_the_same_alone_as_beside_the_others(playground, kb):
-    question = "If a jacket doesn't work out, what's the deadline to bring it back?"  # Base's answer once differed
+@pytest.mark.parametrize("question", [
+    "If a jacket doesn't work out, what's the deadline to bring it back?",  # Base's answer once differed
+    "If I regret buying something off the clearance rack, am I stuck with it?",  # so did Base's here, and
+    "My cousin lives in Montreal; can you mail a gift straight to her?",  # RAG's here: attention's threads
+])
+def test_each_column_answers_the_same_alone_as_beside_the_others(playground, kb, question):
     together = by_name(playground.ask(question, kb))
     for name, answer in together.items():
         alone = playground.ask(question, kb, [name])[0]
