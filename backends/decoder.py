@@ -54,9 +54,10 @@ def _as_in_a_batch(matmul, x: torch.Tensor) -> torch.Tensor:
 def _on_one_thread(work):
     """work() with torch on one thread. torch's CPU flash attention computes a head a little differently
     on its second thread than on its first, and which thread gets a head depends on how many rows share
-    the call: RAG answered one held-out question differently alone than beside the other columns. On
-    one thread every head is computed alike; a decoding step's attention reads a few hundred keys a
-    head, so the second thread bought nothing measurable."""
+    the call: Base and RAG each answered a held-out question differently alone than beside the other
+    columns. On one thread every head is computed alike; a decoding step's attention reads a few
+    hundred keys a head, so the second thread bought nothing measurable. The thread count is the
+    process's: torch work in other threads meanwhile (the embedder) runs on one thread too."""
     threads = torch.get_num_threads()
     if threads == 1:
         return work()
