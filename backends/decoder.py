@@ -310,16 +310,17 @@ class LeanBatch:
                 first = i
         return runs
 
-    def _lora(self, rows: slice | None = None) -> dict:
-        """Per projection group, each row's LoRA scaling on its own adapter's rank columns."""
+    def _lora(self, rows: slice | None = None) -> dict[str, _RowsLoRA]:
+        """Per projection group, the LoRA of the batch's rows `rows` (all if None): its span counts from
+        the first of those rows, as the forward pass over them sees them."""
         adapter_of_row, scale = (self.adapter_of_row, self.scale) if rows is None else (self.adapter_of_row[rows], self.scale[rows])
         with_adapter = (adapter_of_row.view(-1) > 0).nonzero().view(-1).tolist()
         if not with_adapter:
             return {}
-        rows = slice(with_adapter[0], with_adapter[-1] + 1)
-        adapter_of_row, scale = adapter_of_row[rows], scale[rows]
-        masks = {group: projection.lora_mask(adapter_of_row, scale) for group, projection in self.lean.layers[0].items()}
-        return {group: _RowsLoRA(rows, mask) for group, mask in masks.items() if mask is not None}
+        span = slice(with_adapter[0], with_adapter[-1] + 1)
+        masks = {group: projection.lora_mask(adapter_of_row[span], scale[span])
+                 for group, projection in self.lean.layers[0].items()}
+        return {group: _RowsLoRA(span, mask) for group, mask in masks.items() if mask is not None}
 
     def _prefill(self, rows: list[list[int]]) -> torch.Tensor:
         """Each prompt on its own: prompts of one length side by side would make the matmuls' rows
