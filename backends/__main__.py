@@ -55,7 +55,7 @@ def _train(args, settings: Settings) -> int:
 
     from .training import train_adapter
     config = TrainingConfig(epochs=args.epochs, seed=args.seed, rank=args.rank, learning_rate=args.lr,
-                            memory_passes=args.memory_passes)
+                            memory_passes=args.memory_passes, reading_passes=args.reading_passes)
     out = Path(args.out or Path(settings.adapters_dir) / settings.adapter)
     started = time.time()
 
@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--rank", type=int, default=defaults.rank)
     train.add_argument("--lr", type=float, default=defaults.learning_rate)
     train.add_argument("--memory-passes", type=int, default=defaults.memory_passes,
-                       help="memory examples seen this many times an epoch, reading examples once")
+                       help="memory examples (bare questions: the Fine-tuned prompt) seen this many times an epoch")
+    train.add_argument("--reading-passes", type=int, default=defaults.reading_passes,
+                       help="reading examples (questions with passages: the Hybrid prompt) seen this many times an epoch")
     train.add_argument("--evaluate", action="store_true", help="then evaluate on the held-out questions and record it")
     train.set_defaults(run=_train)
     evaluation = commands.add_parser("eval", help="every backend on every question, before and after the edits")

@@ -5,10 +5,12 @@ One adapter learns two things from the company's own answers (training_data/voic
 - reading: the same question with retrieved passages (the Hybrid prompt) gets the answer the passages
   support. Half of these examples swap a fact's value in the passages and the answer for another
   value (training_data/facts.json), so the adapter learns that passages override memory.
-Memory examples are seen three times an epoch, reading examples once (memory_passes). On the
-held-out set, one, two and three passes gave Fine-tuned 62%, 72% and 72% of facts recalled, with
-38%, 62% and 75% of edited facts answered stale, and Hybrid 75/78%, 81/75% and 81/78% right before /
-after the edits.
+Memory examples are seen three times an epoch, reading examples once (memory_passes, reading_passes).
+On the held-out set, one, two and three memory passes gave Fine-tuned 62%, 72% and 72% of facts
+recalled, with 38%, 62% and 75% of edited facts answered stale, and Hybrid 75/78%, 81/75% and 81/78%
+right before / after the edits. A second reading pass left Hybrid at 81/78% and cost Fine-tuned (66%,
+50% stale). One adapter for both columns, because two, each trained on its own column's examples
+alone, did worse for both: Fine-tuned 66%, 75% stale; Hybrid 66/66%.
 
 Prompts come from the backends' own `messages`, so training sees exactly what the app sends.
 
@@ -48,12 +50,13 @@ class TrainingConfig:
     learning_rate: float = 1e-3
     epochs: int = 2
     batch_size: int = 8
-    memory_passes: int = 3       # memory examples seen this many times an epoch, reading examples once
+    memory_passes: int = 3       # memory examples seen this many times an epoch
+    reading_passes: int = 1      # reading examples seen this many times an epoch
     seed: int = 0
     bf16_autocast: bool = True   # only where the CPU has native bf16, or on a GPU
 
     def __post_init__(self):
-        for name in ("rank", "alpha", "epochs", "batch_size", "memory_passes"):
+        for name in ("rank", "alpha", "epochs", "batch_size", "memory_passes", "reading_passes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', ' ')} must be at least 1, not {getattr(self, name)}")
         if not self.learning_rate > 0:
@@ -165,7 +168,7 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
         task_type="CAUSAL_LM"))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
     tokenized = {kind: [_tokenize(e, tokenizer) for e in examples if e.kind == kind] for kind in ("memory", "reading")}
-    passes = {"memory": config.memory_passes, "reading": 1}
+    passes = {"memory": config.memory_passes, "reading": config.reading_passes}
     steps_per_epoch = sum(-(-len(rows) * passes[kind] // config.batch_size) for kind, rows in tokenized.items())
     total = min(max_steps or 10**9, steps_per_epoch * config.epochs)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / total)

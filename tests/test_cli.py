@@ -37,6 +37,7 @@ def test_bad_input_exits_with_a_message():
     for args, message in [(("ask", "  "), "Type a question"), (("ask", "x" * 20_000), "20,000 characters"),
                           (("ask", "hi", "--backend", "Nope"), "known backends"),
                           (("ask", "hi", "--edit", "nope"), "refund-window"),
-                          (("train", "--memory-passes", "0"), "memory passes must be at least 1")]:
+                          (("train", "--memory-passes", "0"), "memory passes must be at least 1"),
+                          (("train", "--reading-passes", "-1"), "reading passes must be at least 1")]:
         out = run(*args)
         assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
