@@ -54,7 +54,8 @@ def _train(args, settings: Settings) -> int:
     from pathlib import Path
 
     from .training import train_adapter
-    config = TrainingConfig(epochs=args.epochs, seed=args.seed, rank=args.rank, learning_rate=args.lr,
+    config = TrainingConfig(epochs=args.epochs, seed=args.seed, rank=args.rank, alpha=args.alpha,
+                            learning_rate=args.lr,
                             memory_passes=args.memory_passes, reading_passes=args.reading_passes)
     out = Path(args.out or Path(settings.adapters_dir) / settings.adapter)
     started = time.time()
@@ -113,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--steps", type=int, help="stop after this many steps (for a quick try)")
     train.add_argument("--seed", type=int, default=defaults.seed)
     train.add_argument("--rank", type=int, default=defaults.rank)
+    train.add_argument("--alpha", type=int, default=defaults.alpha, help="LoRA scaling is alpha / rank")
     train.add_argument("--lr", type=float, default=defaults.learning_rate)
     train.add_argument("--memory-passes", type=int, default=defaults.memory_passes,
                        help="memory examples (bare questions: the Fine-tuned prompt) seen this many times an epoch")

@@ -38,6 +38,7 @@ def test_bad_input_exits_with_a_message():
                           (("ask", "hi", "--backend", "Nope"), "known backends"),
                           (("ask", "hi", "--edit", "nope"), "refund-window"),
                           (("train", "--memory-passes", "0"), "memory passes must be at least 1"),
-                          (("train", "--reading-passes", "-1"), "reading passes must be at least 1")]:
+                          (("train", "--reading-passes", "-1"), "reading passes must be at least 1"),
+                          (("train", "--alpha", "0"), "alpha must be at least 1")]:
         out = run(*args)
         assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
