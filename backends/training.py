@@ -10,7 +10,8 @@ On the held-out set, one, two and three memory passes gave Fine-tuned 62%, 72% a
 recalled, with 38%, 62% and 75% of edited facts answered stale, and Hybrid 75/78%, 81/75% and 81/78%
 right before / after the edits. A second reading pass left Hybrid at 81/78% and cost Fine-tuned (66%,
 50% stale). One adapter for both columns, because two, each trained on its own column's examples
-alone, did worse for both: Fine-tuned 66%, 75% stale; Hybrid 66/66%.
+alone, did worse for both: Fine-tuned 66%, 75% stale; Hybrid 66/66%. LoRA rank 4 and 16 (at the
+same scaling, alpha = 2 x rank) did worse than rank 8: Fine-tuned 66% and 62%, Hybrid 78/78% and 62/66%.
 
 Prompts come from the backends' own `messages`, so training sees exactly what the app sends.
 
