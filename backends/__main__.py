@@ -54,8 +54,7 @@ def _train(args, settings: Settings) -> int:
     from pathlib import Path
 
     from .training import train_adapter
-    config = TrainingConfig(epochs=args.epochs, seed=args.seed, rank=args.rank, alpha=args.alpha,
-                            learning_rate=args.lr,
+    config = TrainingConfig(epochs=args.epochs, seed=args.seed, rank=args.rank, alpha=args.alpha, learning_rate=args.lr,
                             memory_passes=args.memory_passes, reading_passes=args.reading_passes)
     out = Path(args.out or Path(settings.adapters_dir) / settings.adapter)
     started = time.time()
