@@ -1,9 +1,12 @@
-"""RAG vs fine-tuning: the logic behind the playground. Nothing here imports streamlit."""
+"""RAG vs fine-tuning: the logic behind the playground. Nothing here imports streamlit.
+
+Grouped by what a user would name: `documents` (the corpus, its edits, the index), `model` (weights,
+engine, lean decoder, adapters), `training` and `evaluation`; the columns themselves are `builtin`
+backends in one `registry`, and `playground` puts a question through them.
+"""
 from .answers import Answer, Provenance, Source, Timings
-from .corpus import Corpus, Document
-from .edits import PREPARED_EDITS, PolicyEdit, apply_edit, get_edit
-from .engine import Engine, Prompt
-from .index import Embedder, Index, IndexUnavailable, open_store
+from .documents import PREPARED_EDITS, Corpus, Document, Embedder, Index, IndexUnavailable, PolicyEdit, apply_edit, get_edit, open_store
+from .model import Engine, Prompt
 from .playground import KnowledgeBase, Playground, check_question, load_engine, load_knowledge_parts
 from .registry import Backend, backend_names, get_backend, register, unregister
 from .settings import Settings

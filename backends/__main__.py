@@ -6,7 +6,7 @@ import json
 import sys
 import time
 
-from .edits import PREPARED_EDITS, get_edit
+from .documents.edits import PREPARED_EDITS, get_edit
 from .playground import KnowledgeBase, Playground, check_question, load_engine, load_knowledge_parts
 from .registry import backend_names, get_backend
 from .settings import Settings
@@ -90,7 +90,7 @@ def _eval(args, settings: Settings) -> int:
 
 
 def _bench(args, settings: Settings) -> int:
-    from .bench import format_bench, run_bench
+    from .evaluation.bench import format_bench, run_bench
     result = run_bench(settings, tokens=args.tokens, runs=args.runs, starts=not args.no_starts)
     print(json.dumps(result, indent=2) if args.json else format_bench(result))
     return 0

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Callable
 
 from . import builtin  # noqa: F401  (registers the built-in backends)
-from .adapters import HOW_TO_GET_ONE
+from .model.adapters import HOW_TO_GET_ONE
 from .answers import Answer, Provenance, Source, Timings
-from .corpus import Corpus
-from .edits import PolicyEdit, apply_edit
-from .engine import Engine, Prompt
-from .index import Embedder, Index, IndexUnavailable, SyncReport, open_store
-from .models import cache_name, load_embedder
+from .documents.corpus import Corpus
+from .documents.edits import PolicyEdit, apply_edit
+from .model.engine import Engine, Prompt
+from .documents.index import Embedder, Index, IndexUnavailable, SyncReport, open_store
+from .model.weights import cache_name, load_embedder
 from .registry import Backend, backend_names, get_backend
 from .settings import Settings
 

@@ -7,7 +7,7 @@ import streamlit as st
 import session
 from answer_view import column_caption, render_answer
 from backends import PREPARED_EDITS, backend_names, check_question, get_backend, get_edit
-from backends.edits import check_edit
+from backends.documents.edits import check_edit
 
 st.title("RAG or fine-tuning?")
 st.caption("**RAG changes what the model knows at answer time; fine-tuning changes how it behaves.** "

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from backends import Backend, KnowledgeBase, Playground, Settings, load_engine, load_knowledge_parts, register, unregister
-from backends.adapters import MANIFEST_FORMAT
-from backends.engine import Generation
+from backends.model.adapters import MANIFEST_FORMAT
+from backends.model.engine import Generation
 
 ROOT = Path(__file__).resolve().parent.parent
 REFUND_QUESTION = "How long do I have to return something?"

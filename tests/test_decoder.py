@@ -4,8 +4,8 @@ import torch
 from safetensors import safe_open
 
 from backends import Prompt
-from backends.decoder import LeanLlama, four_bit
-from backends.models import full_precision_file
+from backends.model.decoder import LeanLlama, four_bit
+from backends.model.weights import full_precision_file
 from tests.conftest import make_adapter
 
 SYSTEM = {"role": "system", "content": "You are a helpful assistant. Answer briefly."}
@@ -36,7 +36,7 @@ def test_the_lean_pass_computes_what_peft_computes(engine_with_adapter):
     prompt is read bit for bit alike. The lean pass sums LoRA over all adapters' ranks at once and
     rounds a lone row's matmul as a batch's (see decoder._Projection), so its last bits differ from
     PEFT's now and then: by far less than a wrong computation would."""
-    from backends.engine import _PeftBatch
+    from backends.model.engine import _PeftBatch
     engine = engine_with_adapter
     tokenizer = engine.tokenizer
     engine._lean = LeanLlama.build(engine.model)  # full weights

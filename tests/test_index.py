@@ -1,7 +1,7 @@
 import pytest
 
 from backends import IndexUnavailable, KnowledgeBase, get_edit, open_store
-from backends.index import chunk_document
+from backends.documents.index import chunk_document
 from tests.conftest import REFUND_QUESTION
 
 
@@ -89,7 +89,7 @@ def test_an_unreachable_qdrant_url_says_where_it_looked(settings):
 
 def test_a_local_qdrant_folder_keeps_the_index(settings, knowledge_parts, tmp_path):
     from backends import Corpus
-    from backends.index import Index
+    from backends.documents.index import Index
     store = open_store(settings.with_(qdrant_location=str(tmp_path / "qdrant")))
     index = Index(store, knowledge_parts[1], settings.chunk_chars, name="kept")
     index.sync(Corpus.from_folder(settings.corpus_dir))
@@ -107,7 +107,7 @@ def test_key_sentences_pick_the_sentence_that_answers(kb):
 
 
 def test_vectors_saved_by_one_process_spare_the_next_one_embedding(knowledge_parts, tmp_path):
-    from backends.index import Embedder
+    from backends.documents.index import Embedder
     model = knowledge_parts[1].model
     saved = tmp_path / "vectors.json"
     first = Embedder(model, "test", saved)
@@ -123,7 +123,7 @@ def test_vectors_saved_by_one_process_spare_the_next_one_embedding(knowledge_par
 
 def test_building_an_index_saves_its_vectors_for_the_next_start(knowledge_parts, settings, tmp_path):
     from backends import Corpus, Index
-    from backends.index import Embedder
+    from backends.documents.index import Embedder
     store, shared = knowledge_parts
     saved = tmp_path / "vectors.json"
     Index.build(Corpus.from_folder(settings.corpus_dir), store, Embedder(shared.model, "test", saved), settings.chunk_chars)

@@ -3,7 +3,7 @@ import json
 
 import torch
 
-from backends.models import load_generator
+from backends.model.weights import load_generator
 
 
 def test_the_first_start_answers_with_the_same_model_as_every_later_start(settings, tmp_path):

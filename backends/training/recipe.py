@@ -33,12 +33,12 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from .adapters import MANIFEST_FORMAT
-from .builtin import grounded_passages
-from .corpus import Corpus
-from .models import load_generator
-from .registry import get_backend
-from .settings import ROOT, Settings
+from ..model.adapters import MANIFEST_FORMAT
+from ..builtin import grounded_passages
+from ..documents.corpus import Corpus
+from ..model.weights import load_generator
+from ..registry import get_backend
+from ..settings import ROOT, Settings
 
 DATA_DIR = ROOT / "training_data"
 
@@ -150,8 +150,8 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from .models import cpu_has_bf16
-    from .playground import KnowledgeBase, load_knowledge_parts
+    from ..model.weights import cpu_has_bf16
+    from ..playground import KnowledgeBase, load_knowledge_parts
 
     torch.manual_seed(config.seed)
     started = time.time()

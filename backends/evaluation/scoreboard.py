@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .edits import PREPARED_EDITS
-from .playground import KnowledgeBase, Playground, load_knowledge_parts
-from .registry import backend_names
-from .settings import ROOT
+from ..documents.edits import PREPARED_EDITS
+from ..playground import KnowledgeBase, Playground, load_knowledge_parts
+from ..registry import backend_names
+from ..settings import ROOT
 
 HELD_OUT = ROOT / "training_data" / "heldout.jsonl"
 GREETING, SIGN_OFF = "hey trailblazer!", "happy trails! — the larkspur crew"

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Callable
 
 from .adapters import AdapterInfo, AdapterProblem, check_adapter
-from .models import ModelSource, full_precision_file, load_generator
-from .settings import Settings
+from .weights import ModelSource, full_precision_file, load_generator
+from ..settings import Settings
 
 BASE = "__base__"  # PEFT's name for "no adapter" in adapter_names
 STOPS = ("<|im_end|>", "<|im_start|>", "\n#", "\n\n\n", "\nQuestion:")  # a small model runs on into made-up text

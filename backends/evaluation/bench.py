@@ -18,13 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from .corpus import Corpus
-from .edits import get_edit
-from .engine import Prompt
-from .index import Embedder, Index
-from .playground import KnowledgeBase, Playground, load_engine, load_knowledge_parts
-from .registry import backend_names, get_backend
-from .settings import ROOT, Settings
+from ..documents.corpus import Corpus
+from ..documents.edits import get_edit
+from ..model.engine import Prompt
+from ..documents.index import Embedder, Index
+from ..playground import KnowledgeBase, Playground, load_engine, load_knowledge_parts
+from ..registry import backend_names, get_backend
+from ..settings import ROOT, Settings
 
 QUESTIONS = {"base_length": "How long do I have to return something?",
              "rag_length": "I bought boots last week and they pinch. How long do I have to send them back, and when will my refund arrive?"}
@@ -70,7 +70,7 @@ def _llama_cpp(tokens: int):
         from llama_cpp import Llama
     except ImportError:
         return None
-    from .models import PACKAGED_GGUF, _packaged
+    from ..model.weights import PACKAGED_GGUF, _packaged
     gguf = _packaged(*PACKAGED_GGUF)
     if gguf is None:
         return None
