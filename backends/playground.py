@@ -45,7 +45,7 @@ class KnowledgeBase:
         return self.index.sync(self.corpus, self.corpus.reset())
 
 
-ENGINE_FIELDS = ("model", "hub_model", "dtype", "decoding", "threads", "adapters_dir", "adapter", "hybrid_adapter", "cache_dir")
+ENGINE_FIELDS = ("model", "dtype", "decoding", "threads", "adapters_dir", "adapter", "hybrid_adapter", "cache_dir")
 KNOWLEDGE_FIELDS = ("embedder", "hub_embedder", "qdrant_location", "qdrant_api_key", "cache_dir")
 
 

