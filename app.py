@@ -11,8 +11,8 @@ page = st.navigation([
     st.Page("pages/evaluation.py", title="Evaluation", icon=":material/analytics:"),
 ])
 
+pg = session.playground()  # a first start shows its steps here, in the main area
 with st.sidebar:
-    pg = session.playground()
     st.caption("**Model**: " + pg.engine.label)
     for name, info in pg.engine.adapters.items():
         st.caption(f"**Adapter** {name}: trained on corpus {info.corpus_version}")

@@ -1,14 +1,17 @@
 """What a browser session holds, and the heavy things every session shares.
 
-The model, the embedder and the Qdrant client load once per server (st.cache_resource around the
-factories in backends). Each session keeps only small things of its own: its documents (a Corpus
+The model, the embedder and the Qdrant client load once per server (the factories in backends keep
+them, behind a lock, so a first start can show its steps). Each session keeps only small things of its own: its documents (a Corpus
 with its own Index collection) and its last answers.
 """
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from backends import IndexUnavailable, KnowledgeBase, Playground, Settings, load_engine, load_knowledge_parts
+from backends.playground import is_loaded
 
 
 def settings() -> Settings:
@@ -16,22 +19,56 @@ def settings() -> Settings:
     return Settings.load()
 
 
-@st.cache_resource(show_spinner="Loading the model (the first start converts the GGUF, about 20 s)…")
-def _playground(configured: Settings) -> Playground:
-    return Playground(load_engine(configured), configured)
+class _StartupSteps:
+    """A first start's steps in the main area: each one ticked off with its time, a bar where it can tell."""
 
+    def __init__(self, status):
+        self.status, self.step, self.bar = status, None, None
+        self.started = self.step_started = time.perf_counter()
 
-@st.cache_resource(show_spinner="Loading the embedder…")
-def _knowledge_parts(configured: Settings):
-    return load_knowledge_parts(configured)
+    def __call__(self, step: str, fraction: float | None = None) -> None:
+        kind = step.split(" (")[0]  # "Downloading the model (5 of 93 MB)" is one step as it grows
+        if kind != (self.step or "").split(" (")[0]:
+            self.tick()
+            self.status.update(label=step + "…")
+            self.step, self.step_started, self.bar = step, time.perf_counter(), None
+        if fraction is not None:
+            self.bar = self.bar or self.status.progress(0.0)
+            self.bar.progress(min(max(fraction, 0.0), 1.0), text=step)
+            self.step = step
+
+    def tick(self) -> None:
+        if self.step:
+            self.status.write(f":material/check: {self.step} · {time.perf_counter() - self.step_started:.1f} s")
+
+    def done(self) -> None:
+        self.tick()
+        self.status.update(label=f"Ready: started in {time.perf_counter() - self.started:.0f} s", state="complete",
+                           expanded=False)
 
 
 def playground() -> Playground:
-    return _playground(settings())
+    """The model and embedder every session shares, loaded once per server. The first start shows its
+    steps (download where needed, conversion, loading, adapters) where the user is looking."""
+    configured = settings()
+    try:
+        if not is_loaded(configured):
+            with st.status("Starting the playground: the first start loads the model…", expanded=True) as status:
+                steps = _StartupSteps(status)
+                load_engine(configured, steps)
+                try:
+                    load_knowledge_parts(configured, steps)
+                except IndexUnavailable:
+                    pass  # knowledge_base() says so where RAG and Hybrid are; Base and Fine-tuned still answer
+                steps.done()
+        return Playground(load_engine(configured), configured)
+    except ValueError as err:  # weights that cannot be had or were refused, a bad setting: say so, and stop
+        st.error(f"The playground cannot start: {err}")
+        st.stop()
 
 
 def knowledge_parts():
-    return _knowledge_parts(settings())
+    return load_knowledge_parts(settings())
 
 
 def knowledge_base() -> KnowledgeBase | None:

@@ -4,7 +4,7 @@ Also the per-session documents (a Corpus with its own Index) that policy edits c
 """
 from __future__ import annotations
 
-import functools
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +17,7 @@ from .documents.corpus import Corpus
 from .documents.edits import PolicyEdit, apply_edit
 from .model.engine import Engine, Prompt
 from .documents.index import Embedder, Index, IndexUnavailable, SyncReport, open_store
-from .model.weights import cache_name, load_embedder
+from .model.weights import Progress, cache_name, load_embedder
 from .registry import Backend, backend_names, get_backend
 from .settings import Settings
 
@@ -54,27 +54,46 @@ def _only(settings: Settings, names: tuple[str, ...]) -> Settings:
     return Settings(**{name: getattr(settings, name) for name in names})
 
 
-def load_engine(settings: Settings) -> Engine:
+_loaded: dict[tuple, object] = {}
+_loading = threading.Lock()  # two sessions starting at once load the model once, the second waits
+
+
+def _once(kind: str, settings: Settings, load):
+    """What load() returns, made once per process for these settings (two kinds of thing, two of each)."""
+    key = (kind, settings)
+    with _loading:
+        if key not in _loaded:
+            same_kind = [k for k in _loaded if k[0] == kind]
+            if len(same_kind) >= 2:
+                del _loaded[same_kind[0]]
+            _loaded[key] = load()
+        return _loaded[key]
+
+
+def load_engine(settings: Settings, progress: Progress | None = None) -> Engine:
     """The base model with its adapters, once per process for the same model settings."""
-    return _load_engine(_only(settings, ENGINE_FIELDS))
+    configured = _only(settings, ENGINE_FIELDS)
+    return _once("engine", configured, lambda: Engine.load(configured, progress=progress))
 
 
-def load_knowledge_parts(settings: Settings) -> tuple[object, Embedder]:
+def load_knowledge_parts(settings: Settings, progress: Progress | None = None) -> tuple[object, Embedder]:
     """The heavy, shareable parts of a knowledge base, once per process: the Qdrant client and the embedder."""
-    return _load_knowledge_parts(_only(settings, KNOWLEDGE_FIELDS))
+    configured = _only(settings, KNOWLEDGE_FIELDS)
+
+    def load():
+        store = open_store(configured)  # first, so an unreachable server fails before the embedder loads
+        if progress:
+            progress("Loading the embedder", None)
+        model, source = load_embedder(configured)
+        saved = Path(configured.cache_dir) / f"vectors-{cache_name(source.fingerprint)}.json"
+        return store, Embedder(model, source.label, saved)
+    return _once("knowledge", configured, load)
 
 
-@functools.lru_cache(maxsize=2)
-def _load_engine(settings: Settings) -> Engine:
-    return Engine.load(settings)
-
-
-@functools.lru_cache(maxsize=2)
-def _load_knowledge_parts(settings: Settings) -> tuple[object, Embedder]:
-    store = open_store(settings)  # first, so an unreachable server fails before the embedder loads
-    model, source = load_embedder(settings)
-    saved = Path(settings.cache_dir) / f"vectors-{cache_name(source.fingerprint)}.json"
-    return store, Embedder(model, source.label, saved)
+def is_loaded(settings: Settings) -> bool:
+    """Whether the model and the embedder for these settings are loaded already (no first start to show)."""
+    return (("engine", _only(settings, ENGINE_FIELDS)) in _loaded
+            and ("knowledge", _only(settings, KNOWLEDGE_FIELDS)) in _loaded)
 
 
 def check_question(question: str, settings: Settings) -> str:

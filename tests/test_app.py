@@ -90,3 +90,20 @@ def test_evaluation_page_shows_the_figures_recorded_with_the_adapter(engine, kno
     table = at.dataframe[0].value
     assert set(table["backend"]) == {"Base", "RAG", "Fine-tuned", "Hybrid"} and set(table["phase"]) == {"before", "after"}
     assert any(b.label == "Run the evaluation" for b in at.button)
+
+
+def test_a_first_start_shows_its_steps_in_the_main_area(monkeypatch, engine, knowledge_parts):
+    import backends.playground
+    monkeypatch.setattr(backends.playground, "_loaded", {})  # as in a fresh server process (the cache folder stays)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    status = at.main.status[0]
+    assert status.label.startswith("Ready: started in") and status.state == "complete"
+    steps = " ".join(m.value for m in status.markdown)
+    for step in ("Finding the model's weights", "Loading SmolLM2-135M-Instruct", "Attaching the adapter larkspur-voice",
+                 "Loading the embedder"):
+        assert step in steps, steps
+    assert [h.value for h in at.subheader] == ["Base", "RAG", "Fine-tuned", "Hybrid"]  # and then the page itself
+    at.run()
+    assert not at.main.status  # shown on the first start only

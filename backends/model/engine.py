@@ -12,6 +12,7 @@ took longer than the same answers one after another.
 """
 from __future__ import annotations
 
+import ctypes
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from .adapters import AdapterInfo, AdapterProblem, check_adapter
-from .weights import ModelSource, full_precision_file, load_generator
+from .weights import ModelSource, Progress, full_precision_file, load_generator
 from ..settings import Settings
 
 BASE = "__base__"  # PEFT's name for "no adapter" in adapter_names
@@ -81,19 +82,24 @@ class Engine:
     _lean: object = field(default=None, repr=False)    # None: not built yet; False: does not apply
 
     @classmethod
-    def load(cls, settings: Settings, adapter_names: tuple[str, ...] | None = None) -> "Engine":
+    def load(cls, settings: Settings, adapter_names: tuple[str, ...] | None = None,
+             progress: Progress | None = None) -> "Engine":
         import torch
+        progress = progress or (lambda step, fraction=None: None)
         if settings.decoding not in ("full", "4bit"):
             raise ValueError(f"Setting decoding must be full or 4bit, got {settings.decoding!r}")
         if settings.threads:
             torch.set_num_threads(settings.threads)
-        model, tokenizer, source = load_generator(settings)
+        model, tokenizer, source = load_generator(settings, progress)
         exact = full_precision_file(settings, source) if settings.decoding == "4bit" else None
         engine = cls(model, tokenizer, source, four_bit_source=exact)
         names = adapter_names if adapter_names is not None else (settings.adapter, settings.hybrid_adapter)
         for name in dict.fromkeys(n for n in names if n):
+            progress(f"Attaching the adapter {name}", None)
             engine.attach(name, Path(settings.adapters_dir) / name)
+        progress("Fusing the weights for the lean decoder", None)
         engine.lean  # fuse the weights now, not on the first question
+        _give_back_freed_memory()  # the float32 copy read from the cache, cast to bfloat16: ~130 MB
         return engine
 
     @property
@@ -140,6 +146,7 @@ class Engine:
             self._decode(batch, max_new_tokens, streams)
         for out, row in zip(streams.out, rows):
             out.prompt_tokens = len(row)
+        _give_back_freed_memory()
         return streams.out
 
     @property
@@ -167,6 +174,16 @@ class Engine:
                 tokens = tokens[keep]
                 alive = [alive[i] for i in keep]
             logits = batch.next(tokens)
+
+
+def _give_back_freed_memory() -> None:
+    """glibc keeps freed blocks for reuse and never hands most of them back, so a served app's memory
+    grows with every answer's KV cache and activations; malloc_trim returns them to the system
+    (measured here: 130 MB after loading, 30-50 MB after an answer). Elsewhere than glibc, nothing."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 class _PeftBatch:

