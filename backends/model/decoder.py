@@ -41,14 +41,26 @@ GROUPS = {"qkv": ("self_attn", ("q_proj", "k_proj", "v_proj")), "o": ("self_attn
           "gate_up": ("mlp", ("gate_proj", "up_proj")), "down": ("mlp", ("down_proj",))}
 
 
+# How torch's CPU matmul must be fed for a row to be computed alike whatever rows are beside it, by
+# dtype (measured on an AMD EPYC): its bfloat16 matmul takes another path for one row than for
+# several; its float32 matmul works in blocks of four rows and takes other paths for a short block.
+# Either now and then rounds differently there.
+_LEAST_ROWS = {torch.bfloat16: 2}    # fewer rows: computed as this many
+_ROWS_MULTIPLE = {torch.float32: 4}  # computed as a multiple of this many
+
+
 def _as_in_a_batch(matmul, x: torch.Tensor) -> torch.Tensor:
-    """matmul(x), a lone row computed as two: torch's bfloat16 matmul takes another path for one row
-    than for several, and now and then rounds differently (the 1536-wide down projection, here).
-    Computed as two rows, a row is computed as it is beside others, at no cost (a decoding step is
-    bound by reading weights)."""
-    if x.numel() == x.shape[-1]:
-        return matmul(torch.cat([x, x]))[:1]
-    return matmul(x)
+    """matmul(x), with the rows padded (copies of the first) as torch's kernels need to compute each row
+    as it is beside any others, at no cost (a decoding step is bound by reading weights). Without this
+    a column answered differently alone than beside the others."""
+    flat = x.reshape(-1, x.shape[-1])
+    rows = flat.shape[0]
+    multiple = _ROWS_MULTIPLE.get(x.dtype, 1)
+    padded_rows = max(_LEAST_ROWS.get(x.dtype, 1), -(-rows // multiple) * multiple)
+    if padded_rows == rows:
+        return matmul(x)
+    padded = torch.cat([flat, flat[:1].expand(padded_rows - rows, -1)])
+    return matmul(padded)[:rows].view(*x.shape[:-1], -1)
 
 
 def _on_one_thread(work):
