@@ -11,7 +11,9 @@ page = st.navigation([
     st.Page("pages/evaluation.py", title="Evaluation", icon=":material/analytics:"),
 ])
 
-pg = session.playground()  # a first start shows its steps here, in the main area
+# A first start shows its steps here, in the main area; later runs keep the slot, empty, so the page's
+# elements keep their places (else the browser briefly shows the old columns beside the new ones).
+pg = session.playground(st.empty())
 with st.sidebar:
     st.caption("**Model**: " + pg.engine.label)
     for name, info in pg.engine.adapters.items():

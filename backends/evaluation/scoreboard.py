@@ -15,6 +15,7 @@ from typing import Callable
 
 from ..documents.edits import PREPARED_EDITS
 from ..playground import KnowledgeBase, Playground, load_knowledge_parts
+from ..model.weights import cpu_name
 from ..registry import backend_names
 from ..settings import ROOT
 
@@ -97,7 +98,8 @@ def evaluate(playground: Playground, questions: list[Question], names: list[str]
             if progress:
                 progress(done, total)
     return {"rows": [{k: r[k] for k in ("id", "phase", "backend", "answer", "fact_ok", "style_ok", "total_ms")}
-                     for r in rows], "summary": _summary(rows, names)}
+                     for r in rows], "summary": _summary(rows, names),
+            "measured_on": f"{cpu_name()}, {playground.engine.label}"}
 
 
 def _summary(rows: list[dict], names: list[str]) -> list[dict]:
@@ -129,4 +131,6 @@ def format_table(result: dict) -> str:
                      f"{percent(s['stale_rate']):>6} {ms:>10}")
     lines.append("facts right: answers containing the phase's expected figure; stale: after the edits, answers "
                  "to edited facts that still give the old figure.")
+    if result.get("measured_on"):
+        lines.append(f"measured on: {result['measured_on']}")
     return "\n".join(lines)
