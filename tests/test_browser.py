@@ -4,11 +4,10 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
+from backends.evaluation.cloud import healthy
 from tests.conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -35,14 +34,7 @@ def server():
     process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py"], cwd=ROOT, env=env,
                                stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
+    if not healthy(url):
         process.kill()
         pytest.fail(f"Streamlit did not start; see {ARTIFACTS / 'streamlit.log'}")
     yield url

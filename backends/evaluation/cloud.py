@@ -66,6 +66,18 @@ def first_start_s(question: str) -> float | None:
         return round(time.perf_counter() - started, 2)
 
 
+def healthy(url: str, seconds: float = 120) -> bool:
+    """Whether a Streamlit server at url answers its health check within seconds."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return True
+        except OSError:
+            time.sleep(0.5)
+    return False
+
+
 def served_rss_mb(chromium: str | None = None) -> tuple[int | None, str]:
     """(MB, how): the resident memory of a real Streamlit server of this app after one browser session
     asked the default question and all four columns answered; None with the reason where no browser is."""
@@ -84,13 +96,8 @@ def served_rss_mb(chromium: str | None = None) -> tuple[int | None, str]:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
+        if not healthy(url):
+            return None, "the Streamlit server did not start within 120 s"
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, args=[
                 "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
