@@ -12,10 +12,6 @@ from backends.model.weights import HUB_GGUF
 from tests.conftest import REFUND_QUESTION, ROOT
 
 
-def hub_cache(home, tamper: bool = False):
-    return write_hub_cache(home, tamper)
-
-
 def as_cloud(home, *args):
     env = cloud_env(home, PLAYGROUND_MAX_NEW_TOKENS="32")
     return subprocess.run([sys.executable, "-c", HIDE_PACKAGE, *args], cwd=ROOT, env=env, capture_output=True,
@@ -23,7 +19,7 @@ def as_cloud(home, *args):
 
 
 def test_without_the_package_the_pinned_hub_file_answers_and_the_shipped_adapter_fits(tmp_path):
-    out = as_cloud(hub_cache(tmp_path), "ask", REFUND_QUESTION, "--json")
+    out = as_cloud(write_hub_cache(tmp_path), "ask", REFUND_QUESTION, "--json")
     assert out.returncode == 0, out.stderr
     answers = {a["backend"]: a for a in json.loads(out.stdout)["answers"]}
     assert set(answers) == {"Base", "RAG", "Fine-tuned", "Hybrid"}
@@ -36,7 +32,7 @@ def test_without_the_package_the_pinned_hub_file_answers_and_the_shipped_adapter
 
 
 def test_a_tampered_hub_file_is_refused_saying_what_was_expected_and_what_came(tmp_path):
-    out = as_cloud(hub_cache(tmp_path, tamper=True), "ask", REFUND_QUESTION)
+    out = as_cloud(write_hub_cache(tmp_path, tamper=True), "ask", REFUND_QUESTION)
     assert out.returncode == 2
     assert f"expected {HUB_GGUF.sha256}" in out.stderr and "its sha256 is" in out.stderr
     assert "Traceback" not in out.stderr

