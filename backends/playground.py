@@ -17,6 +17,7 @@ from .documents.corpus import Corpus
 from .documents.edits import PolicyEdit, apply_edit
 from .model.engine import Engine, Prompt
 from .documents.index import Embedder, Index, IndexUnavailable, SyncReport, open_store
+from .documents.uploads import FileResult, UploadLimits, add_files
 from .model.weights import Progress, cache_name, load_embedder
 from .registry import Backend, backend_names, get_backend
 from .settings import Settings
@@ -43,6 +44,20 @@ class KnowledgeBase:
 
     def reset(self) -> SyncReport:
         return self.index.sync(self.corpus, self.corpus.reset())
+
+    def add_files(self, files: list[tuple[str, bytes]], settings: Settings,
+                  on_file: Callable[[int, str], None] | None = None) -> list[FileResult]:
+        """The user's own files (name, bytes) into this session's documents and index, each with its result."""
+        limits = UploadLimits(settings.max_upload_mb * 1_000_000, settings.max_documents, settings.max_session_chars)
+        return add_files(self.corpus, self.index, files, limits, on_file)
+
+    def remove_document(self, doc_id: str) -> SyncReport:
+        self.corpus.remove(doc_id)
+        return self.index.sync(self.corpus, [doc_id])
+
+    def use_sample(self, on: bool) -> SyncReport:
+        """Keeps the sample documents beside the user's own, or answers from the user's own only."""
+        return self.index.sync(self.corpus, self.corpus.use_sample(on))
 
 
 ENGINE_FIELDS = ("model", "dtype", "decoding", "threads", "adapters_dir", "adapter", "hybrid_adapter", "cache_dir")

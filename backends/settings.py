@@ -36,6 +36,9 @@ class Settings:
     qdrant_api_key: str = _describe("", "API key for a Qdrant server URL.")
     max_new_tokens: int = _describe(96, "Most tokens an answer may have.")
     max_question_chars: int = _describe(1000, "Longest question accepted, in characters.")
+    max_upload_mb: int = _describe(20, "Largest file a user may upload, in MB.")
+    max_documents: int = _describe(50, "Most documents of their own a session may hold.")
+    max_session_chars: int = _describe(1_000_000, "Most characters a session's own documents may hold together.")
     cache_dir: str = _describe(str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag-vs-finetune"), "Where the dequantized model copy and the chunks' vectors are cached.")
 
     @classmethod

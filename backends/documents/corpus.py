@@ -1,6 +1,7 @@
-"""The documents a session answers from: loaded from a folder of Markdown, edited in memory.
+"""The documents a session answers from: loaded from a folder of Markdown, uploaded, edited in memory.
 
-Each session holds its own Corpus, so an edit in one browser session never reaches another.
+Each session holds its own Corpus, so an edit or an upload in one browser session never reaches another.
+The sample documents can be set aside (`use_sample(False)`) so a session answers from its own only.
 A document's version counts its edits in this session (1 as loaded); the corpus version is a short
 hash of every document's text, the same for the same texts wherever they came from.
 """
@@ -8,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePath
 
-MAX_DOCUMENT_CHARS = 50_000
+MAX_DOCUMENT_CHARS = 500_000  # one document, edited or uploaded: a few hundred pages
 
 
 @dataclass(frozen=True)
 class Document:
-    doc_id: str      # the file name without .md
+    doc_id: str      # the file name without its extension (for uploads, made safe: see convert.doc_id_for)
     title: str       # the first Markdown heading, else the file name
     text: str
     version: int = 1
@@ -45,6 +46,8 @@ class Corpus:
             raise ValueError("A corpus needs at least one document")
         self.original = dict(texts)
         self.documents = {doc_id: Document(doc_id, _title(text, doc_id), text) for doc_id, text in texts.items()}
+        self.sample = dict(texts)             # as loaded: what use_sample(True) brings back
+        self.uploaded: dict[str, str] = {}    # doc_id -> the file's name, for the session's own documents
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> "Corpus":
@@ -81,8 +84,49 @@ class Corpus:
         self.documents[doc_id] = new
         return new
 
+    def add(self, doc_id: str, text: str, name: str) -> Document:
+        """Adds an uploaded document, or replaces the one of that id (a file uploaded again): a new version."""
+        if len(text) > MAX_DOCUMENT_CHARS:
+            raise ValueError(f"{name}: {len(text):,} characters is over the {MAX_DOCUMENT_CHARS:,} limit of a document.")
+        if doc_id in self.sample and doc_id not in self.uploaded:
+            raise ValueError(f"{name}: a sample document is already called {doc_id!r}; rename the file.")
+        old = self.documents.get(doc_id)
+        self.original[doc_id] = text
+        self.uploaded[doc_id] = name
+        if old is not None and old.text == text:
+            return old
+        doc = Document(doc_id, _title(text, PurePath(name).stem), text, old.version + 1 if old else 1)
+        self.documents[doc_id] = doc
+        return doc
+
+    def remove(self, doc_id: str) -> None:
+        doc = self.get(doc_id)
+        if len(self.documents) == 1:
+            raise ValueError(f"{doc.title} is the only document left; a session needs at least one.")
+        del self.documents[doc_id]
+        if doc_id in self.uploaded:  # a sample document keeps its original, for use_sample and reset
+            del self.uploaded[doc_id], self.original[doc_id]
+
+    @property
+    def uses_sample(self) -> bool:
+        return any(doc_id in self.documents for doc_id in self.sample)
+
+    def use_sample(self, on: bool) -> list[str]:
+        """Brings the sample documents back as loaded, or sets them aside; gives the ids that changed."""
+        if on:
+            back = [d for d in self.sample if d not in self.documents]
+            for doc_id in back:
+                self.documents[doc_id] = Document(doc_id, _title(self.sample[doc_id], doc_id), self.sample[doc_id])
+            return back
+        if not self.uploaded:
+            raise ValueError("Upload a document of your own first: without the sample there would be nothing to answer from.")
+        gone = [d for d in self.sample if d in self.documents]
+        for doc_id in gone:
+            del self.documents[doc_id]
+        return gone
+
     def changed(self) -> list[str]:
-        return [d for d, doc in self.documents.items() if doc.text != self.original[d]]
+        return [d for d, doc in self.documents.items() if doc.text != self.original.get(d, doc.text)]
 
     def reset(self) -> list[str]:
         """Returns the corpus to its loaded state; gives the ids of the documents that changed back."""

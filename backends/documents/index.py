@@ -220,13 +220,28 @@ class Index:
         report.ms += (time.perf_counter() - started) * 1000
         return report
 
+    def remove_document(self, doc_id: str, report: SyncReport) -> SyncReport:
+        from qdrant_client import models
+
+        started = time.perf_counter()
+        gone = list(self._points_of(doc_id))
+        if gone:
+            self.store.delete(self.name, points_selector=models.PointIdsList(points=gone))
+        report.deleted += len(gone)
+        report.documents += (doc_id,)
+        report.ms += (time.perf_counter() - started) * 1000
+        return report
+
     def sync(self, corpus: Corpus, doc_ids: list[str] | None = None) -> SyncReport:
         """Brings the named documents (all by default) in step with the corpus."""
         report = SyncReport()
-        docs = [corpus.get(d) for d in (doc_ids if doc_ids is not None else list(corpus.documents))]
+        ids = doc_ids if doc_ids is not None else list(corpus.documents)
         try:
-            for doc in docs:
-                self.replace_document(doc, report)
+            for doc_id in ids:
+                if doc_id in corpus.documents:
+                    self.replace_document(corpus.get(doc_id), report)
+                else:  # removed, or the sample set aside
+                    self.remove_document(doc_id, report)
         except Exception as err:
             raise IndexUnavailable(f"Updating the index failed: {err}") from err
         self.embedder.save()  # once per sync: not once per document, nor on every question's sentences

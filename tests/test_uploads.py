@@ -1,0 +1,106 @@
+"""A user's own files: converted by real libraries, indexed into the session, every bad file explained."""
+import pytest
+
+from backends.documents.convert import ConversionError, convert, doc_id_for
+from tests import documents_for_tests as make
+
+MB = 20_000_000
+
+
+def test_each_format_becomes_markdown_with_its_headings():
+    pdf = convert("warranty.pdf", make.pdf(["Oakridge Bikes warranty", "Frames carry a 7-year warranty."]), MB)
+    assert "7-year warranty" in pdf.text and pdf.doc_id == "warranty"
+    word = convert("Handbook 2026.docx", make.docx("Staff handbook", {"Leave": "Staff get 27 days of leave."}), MB)
+    assert word.text.startswith("# Staff handbook") and "## Leave" in word.text and word.doc_id == "handbook-2026"
+    slides = convert("deck.pptx", make.pptx({"Returns": "Returns take 9 days."}), MB)
+    assert "## Returns" in slides.text and "9 days" in slides.text
+    page = convert("page.html", b"<html><head><script>alert('x')</script><style>p{}</style></head><body>"
+                   b"<h1>Policy</h1><p>Refunds in <b>6 days</b>.</p><ul><li>No fees</li></ul></body></html>", MB)
+    assert page.text == "# Policy\n\nRefunds in 6 days .\n\n- No fees" or page.text.startswith("# Policy")
+    assert "alert" not in page.text and "<" not in page.text and "6 days" in page.text
+
+
+@pytest.mark.parametrize("data, decoded", [("Café hours: 9–5".encode("cp1252"), "Café hours: 9–5"),
+                                           ("Café hours: 9–5".encode("utf-16"), "Café hours: 9–5"),
+                                           ("\ufeffCafé hours".encode("utf-8"), "Café hours")])
+def test_text_in_latin_1_or_utf_16_is_read_as_written(data, decoded):
+    assert convert("notes.txt", data, MB).text == decoded
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("empty.md", b"", "empty.md is empty"),
+    ("big.txt", b"x" * 2_000_001, "big.txt is 2.0 MB, over the 2 MB limit"),
+    ("photo.pdf", b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, "photo.pdf: it is not a PDF"),
+    ("broken.pdf", make.pdf(["Some text here."])[:300], "broken.pdf could not be read as PDF"),
+    ("locked.pdf", make.pdf(["Secret figures."], password="s3cret"), "locked.pdf: it is encrypted with a password"),
+    ("scan.pdf", make.scanned_pdf(), "scan.pdf: no text found; it may be a scan"),
+    ("fake.docx", make.zip_of_other_things(), "fake.docx: it is not a Word document"),
+    ("spaces.md", "\u200b\u200b \u200b".encode(), "spaces.md: no text found"),
+    ("tool.exe", b"MZ\x90\x00", "tool.exe: .exe is not a supported type"),
+    ("binary.txt", b"\x00\x01\x02\x03" * 10, "binary.txt: it looks like a binary file"),
+])
+def test_a_bad_file_gets_a_message_naming_it(name, data, message):
+    with pytest.raises(ConversionError, match=None) as caught:
+        convert(name, data, 2_000_000)
+    assert message in str(caught.value), str(caught.value)
+
+
+def test_a_file_name_with_path_parts_decides_nothing():
+    assert doc_id_for("../../etc/passwd.md") == "passwd"
+    assert doc_id_for("..\\..\\x.md") == "x" and doc_id_for("☃.md") == "document"
+    assert convert("../../x.md", b"# X\n\nText.", MB).name == "x.md"
+
+
+def test_uploads_join_the_session_and_bad_files_leave_the_rest_intact(kb, settings):
+    shipped = set(kb.corpus.documents)
+    results = kb.add_files([("warranty.pdf", make.pdf([make.POLICY, "Frames carry a 7-year warranty."])),
+                            ("broken.pdf", b"%PDF-1.4 garbage"),
+                            ("handbook.docx", make.docx("Handbook", {"Leave": "Staff get 27 days of leave."}))], settings)
+    assert [bool(r.error) for r in results] == [False, True, False]
+    assert "broken.pdf" in results[1].error and results[0].chunks >= 1 and results[0].chars > 20
+    assert set(kb.corpus.documents) == shipped | {"warranty-pdf", "handbook"}  # the sample has a warranty.md
+    assert kb.corpus.get("warranty").text == kb.corpus.original["warranty"]  # which is untouched
+    sources, _ = kb.index.retrieve("How long is the Oakridge frame warranty?", 3)
+    assert sources[0].doc_id == "warranty-pdf" and "7-year" in sources[0].text
+
+
+def test_uploading_a_changed_pdf_again_replaces_it_embedding_only_what_changed(kb, settings):
+    lines = [f"Section {n}. " + "Riders must check tyre pressure weekly. " * 6 for n in range(6)]
+    first = kb.add_files([("rules.pdf", make.pdf(lines + ["Helmets are loaned for 3 days."]))], settings)[0]
+    again = kb.add_files([("rules.pdf", make.pdf(lines + ["Helmets are loaned for 5 days."]))], settings)[0]
+    assert not first.error and not again.error and again.replaced
+    assert first.added == first.chunks and 0 < again.added < again.chunks  # only the changed chunk is new
+    texts = " ".join(s.text for s in kb.index.retrieve("How long are helmets loaned?", 10)[0])
+    assert "5 days" in texts and "3 days" not in texts
+    assert kb.corpus.get("rules").version == 2 and kb.index.count() == len(kb.index._points_of("rules")) + sum(
+        len(kb.index._points_of(d)) for d in kb.corpus.documents if d != "rules")
+
+
+def test_the_session_can_answer_from_its_own_documents_only_and_remove_one(kb, settings):
+    with pytest.raises(ValueError, match="Upload a document of your own first"):
+        kb.use_sample(False)
+    kb.add_files([("warranty.pdf", make.pdf([make.POLICY, "Frames carry a 7-year warranty."]))], settings)
+    kb.use_sample(False)
+    assert list(kb.corpus.documents) == ["warranty-pdf"]
+    assert {s.doc_id for s in kb.index.retrieve("How long do I have to return something?", 3)[0]} == {"warranty-pdf"}
+    with pytest.raises(ValueError, match="only document left"):
+        kb.remove_document("warranty-pdf")
+    kb.use_sample(True)
+    assert "returns-and-refunds" in kb.corpus.documents and kb.index._points_of("returns-and-refunds")
+    kb.remove_document("warranty-pdf")
+    assert "warranty-pdf" not in kb.corpus.documents and not kb.index._points_of("warranty-pdf")
+
+
+def test_session_limits_refuse_a_file_and_keep_the_rest(kb, settings):
+    tight = settings.with_(max_documents=1)
+    results = kb.add_files([("a.md", b"# A\n\nFirst."), ("b.md", b"# B\n\nSecond.")], tight)
+    assert not results[0].error and "limit" in results[1].error and "b.md" in results[1].error
+    assert "a" in kb.corpus.documents and "b" not in kb.corpus.documents
+
+
+def test_two_sessions_never_see_each_others_uploads(settings, knowledge_parts):
+    from backends import KnowledgeBase
+    mine, theirs = (KnowledgeBase.create(settings, *knowledge_parts) for _ in range(2))
+    mine.add_files([("warranty.pdf", make.pdf([make.POLICY, "Frames carry a 7-year warranty."]))], settings)
+    assert "warranty-pdf" in mine.corpus.documents and "warranty-pdf" not in theirs.corpus.documents
+    assert all(s.doc_id != "warranty-pdf" for s in theirs.index.retrieve("Oakridge frame warranty years", 10)[0])
