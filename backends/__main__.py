@@ -19,12 +19,20 @@ def _ask(args, settings: Settings) -> int:
     for name in names:
         get_backend(name)
     edits = [get_edit(name) for name in args.edit or []]
+    files = _read_docs(args.docs) if args.docs else []  # unreadable paths fail before the model loads
     playground = Playground(load_engine(settings), settings)
     kb = None
-    if any(get_backend(n).uses_retrieval for n in names) or edits:
+    if any(get_backend(n).uses_retrieval for n in names) or edits or files:
         kb = KnowledgeBase.create(settings, *load_knowledge_parts(settings))
         for edit in edits:
             kb.apply_edit(edit)
+        if files:
+            results = kb.add_files(files, settings)
+            for result in results:
+                print(("" if not result.error else "error: ") + result.line, file=sys.stderr)
+            if all(r.error for r in results):
+                raise ValueError("None of the --docs files could be used.")
+            kb.use_sample(False)
     answers = playground.ask(args.question, kb, names)
     if args.json:
         print(json.dumps({"question": args.question, "edits": [e.name for e in edits],
@@ -42,6 +50,26 @@ def _ask(args, settings: Settings) -> int:
         if not answer.error:
             print(f"   {t.total_ms / 1000:.1f} s total, {t.new_tokens} tokens, first token {t.ttft_ms / 1000:.1f} s")
     return 0
+
+
+def _read_docs(paths: list[str]) -> list[tuple[str, bytes]]:
+    """(name, bytes) of each file named, and of each supported file inside each folder named."""
+    from pathlib import Path
+
+    from .documents.convert import FORMATS
+    files = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink() and p.suffix.lower() in FORMATS)
+            if not found:
+                raise ValueError(f"{path} holds no supported documents ({', '.join(sorted(FORMATS))}).")
+            files += [(p.name, p.read_bytes()) for p in found]
+        elif path.is_file():
+            files.append((path.name, path.read_bytes()))
+        else:
+            raise ValueError(f"{path}: no such file or folder.")
+    return files
 
 
 def _edits(args, settings: Settings) -> int:
@@ -103,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("question")
     ask.add_argument("--backend", action="append", help=f"one of {', '.join(backend_names())}; repeat for more (default: all)")
     ask.add_argument("--edit", action="append", help="apply this prepared edit first; repeat for more (see `edits`)")
+    ask.add_argument("--docs", nargs="+", metavar="PATH",
+                     help="answer from these files and folders (Markdown, text, PDF, Word, PowerPoint, HTML) instead of the sample")
     ask.add_argument("--json", action="store_true", help="print answers with sources, timings and provenance as JSON")
     ask.set_defaults(run=_ask)
     commands.add_parser("edits", help="list the prepared policy edits").set_defaults(run=_edits)

@@ -167,6 +167,10 @@ class Playground:
                 answer.sources = sources
                 answer.timings.retrieval_ms = retrieval_ms
             info = self.engine.adapters.get(adapter) if adapter else None
+            if info and kb is not None and kb.corpus.uploaded:  # nobody should take its memory for theirs
+                answer.note = (f"Its adapter {adapter} was trained on the Larkspur sample, not on your documents"
+                               + (": what it says of the shop comes from that training." if not backend.uses_retrieval
+                                  else "; the passages are yours."))
             answer.provenance = Provenance(self.engine.label, adapter, info.corpus_version if info else None,
                                            kb.index.corpus_version if kb else None)
             rows.append((backend, Prompt(backend.messages(question, answer.sources), adapter)))

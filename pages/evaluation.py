@@ -17,7 +17,7 @@ pg = session.playground()
 def show(summary: list[dict]) -> None:
     table = pd.DataFrame(summary)[["phase", "backend", "answered", "questions", "fact_accuracy", "style_rate",
                                    "stale_rate", "median_total_ms"]]
-    st.dataframe(table, hide_index=True, use_container_width=True, column_config={
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
         "fact_accuracy": st.column_config.ProgressColumn("facts right", format="percent", min_value=0, max_value=1),
         "style_rate": st.column_config.ProgressColumn("brand voice", format="percent", min_value=0, max_value=1),
         "stale_rate": st.column_config.ProgressColumn("stale", format="percent", min_value=0, max_value=1),
@@ -43,5 +43,5 @@ if st.button("Run the evaluation", type="primary"):
 if "evaluation" in st.session_state:
     show(st.session_state.evaluation["summary"])
     with st.expander("Every answer"):
-        st.dataframe(pd.DataFrame(st.session_state.evaluation["rows"]), hide_index=True, use_container_width=True)
+        st.dataframe(pd.DataFrame(st.session_state.evaluation["rows"]), hide_index=True, width="stretch")
     st.download_button("Download as text", format_table(st.session_state.evaluation), "evaluation.txt")

@@ -7,7 +7,7 @@ import streamlit as st
 import session
 from answer_view import column_caption, render_answer
 from backends import PREPARED_EDITS, backend_names, check_question, get_backend, get_edit
-from backends.documents.edits import check_edit
+from backends.documents.edits import check_edit, custom_edit
 
 st.title("RAG or fine-tuning?")
 st.caption("**RAG changes what the model knows at answer time; fine-tuning changes how it behaves.** "
@@ -19,11 +19,18 @@ backends = [get_backend(name) for name in backend_names()]
 
 question = st.text_area("Question", "How long do I have to return something?", height=68)
 ask_col, edit_col, apply_col, reset_col = st.columns([1, 3, 1.3, 1], vertical_alignment="bottom")
-ask = ask_col.button("Ask", type="primary", use_container_width=True)
-edit_name = edit_col.selectbox("Policy edit", [e.name for e in PREPARED_EDITS],
-                               format_func=lambda name: get_edit(name).title, disabled=kb is None)
-edit = apply_col.button("Edit the policy", use_container_width=True, disabled=kb is None)
-reset = reset_col.button("Reset", use_container_width=True, disabled=kb is None)
+ask = ask_col.button("Ask", type="primary", width="stretch")
+OWN_EDIT = "own"
+edit_name = edit_col.selectbox("Policy edit", [e.name for e in PREPARED_EDITS] + [OWN_EDIT], disabled=kb is None,
+                               format_func=lambda name: "Your own edit: find and replace…" if name == OWN_EDIT
+                               else get_edit(name).title)
+edit = apply_col.button("Edit the policy", width="stretch", disabled=kb is None)
+reset = reset_col.button("Reset", width="stretch", disabled=kb is None)
+if edit_name == OWN_EDIT and kb is not None:
+    doc_col, find_col, put_col = st.columns([2, 2, 2])
+    own_doc = doc_col.selectbox("Document", list(kb.corpus.documents), format_func=lambda d: kb.corpus.get(d).title)
+    own_find = find_col.text_input("Find", placeholder="e.g. 30 days")
+    own_put = put_col.text_input("Put instead", placeholder="e.g. 14 days")
 if kb is not None and kb.corpus.changed():
     st.caption("Edited documents: " + ", ".join(kb.corpus.get(d).title for d in kb.corpus.changed()))
 
@@ -80,7 +87,8 @@ try:
         fresh = (result and result["question"] == question.strip() and kb is not None
                  and result["corpus"] == kb.corpus.version)
         if edit:
-            chosen = get_edit(edit_name)
+            chosen = (custom_edit(kb.corpus, own_doc, own_find, own_put) if edit_name == OWN_EDIT
+                      else get_edit(edit_name))
             check_edit(kb.corpus, chosen)  # before any answering: an edit already in says so at once
             before = result["answers"] if fresh else stream("Before the edit")
             session.show_sync(kb.apply_edit(chosen))

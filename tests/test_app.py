@@ -107,3 +107,31 @@ def test_a_first_start_shows_its_steps_in_the_main_area(monkeypatch, engine, kno
     assert [h.value for h in at.subheader] == ["Base", "RAG", "Fine-tuned", "Hybrid"]  # and then the page itself
     at.run()
     assert not at.main.status  # shown on the first start only
+
+
+def test_files_uploaded_on_the_documents_page_join_the_session_and_a_bad_one_is_named(app):
+    from tests import documents_for_tests as make
+    app.switch_page("pages/documents.py").run()
+    uploader = app.main.get("file_uploader")[0]
+    uploader.upload("oakridge.pdf", make.pdf([make.POLICY, "Frames carry a 7-year warranty."]), "application/pdf")
+    uploader.upload("broken.pdf", b"%PDF-1.4 not really", "application/pdf")
+    uploader.upload("leave.docx", make.docx("Staff handbook", {"Leave": "Staff get 27 days of leave."}))
+    app.button(key="FormSubmitter:upload-Add to my documents").click().run()
+    assert not app.exception, app.exception
+    assert any("oakridge.pdf: added" in s.value for s in app.success)
+    assert any("leave.docx: added" in s.value for s in app.success)
+    assert any("broken.pdf" in e.value for e in app.error)
+    options = app.selectbox[0].options
+    assert any("(yours: oakridge.pdf)" in o for o in options) and any("Returns and refunds" in o for o in options)
+    app.toggle[0].set_value(False).run()  # answer from my documents only
+    assert all("yours" in o for o in app.selectbox[0].options)
+
+
+def test_your_own_edit_says_when_the_text_is_not_there_and_changes_nothing(app):
+    app.selectbox[0].set_value("own").run()
+    version = app.session_state.kb.corpus.version
+    app.text_input[0].input("ninety-nine days").run()
+    app.text_input[1].input("two days").run()
+    next(b for b in app.button if b.label == "Edit the policy").click().run()
+    assert any("“ninety-nine days” is not in" in e.value and "nothing was changed" in e.value for e in app.error)
+    assert app.session_state.kb.corpus.version == version

@@ -42,3 +42,26 @@ def test_bad_input_exits_with_a_message():
                           (("train", "--alpha", "0"), "alpha must be at least 1")]:
         out = run(*args)
         assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
+
+
+def test_ask_with_docs_answers_from_the_given_files_and_names_them(tmp_path):
+    from tests import documents_for_tests as make
+    (tmp_path / "policy.pdf").write_bytes(make.pdf(["Oakridge Bikes returns policy",
+                                                    "You may return a bike within 45 days of delivery for a full refund."]))
+    (tmp_path / "handbook.docx").write_bytes(make.docx("Oakridge staff handbook", {"Leave": "Staff get 27 days of leave."}))
+    out = run("ask", "How many days do I have to return a bike?", "--docs", str(tmp_path / "policy.pdf"),
+              str(tmp_path / "handbook.docx"), "--backend", "RAG", "--backend", "Fine-tuned", "--json")
+    assert out.returncode == 0, out.stderr
+    assert "policy.pdf: added" in out.stderr and "handbook.docx: added" in out.stderr
+    rag, tuned = json.loads(out.stdout)["answers"]
+    assert rag["sources"][0]["title"] == "policy.pdf" and "45 days" in rag["sources"][0]["text"]
+    assert {s["doc_id"] for s in rag["sources"]} <= {"policy", "handbook"}  # the sample is set aside
+    assert "not on your documents" in tuned["note"]
+
+
+def test_ask_with_docs_that_cannot_be_read_says_so_before_loading_anything(tmp_path):
+    out = run("ask", "Anything?", "--docs", str(tmp_path / "missing.pdf"))
+    assert out.returncode == 2 and "missing.pdf: no such file or folder" in out.stderr
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 nothing")
+    out = run("ask", "Anything?", "--docs", str(tmp_path / "broken.pdf"), "--backend", "RAG")
+    assert out.returncode == 2 and "broken.pdf" in out.stderr and "None of the --docs files" in out.stderr

@@ -33,6 +33,12 @@ def _title(text: str, fallback: str) -> str:
     return fallback.replace("-", " ").capitalize()
 
 
+def _own_title(text: str, name: str) -> str:
+    """An uploaded document's title names its file, so every source cited from it does."""
+    heading = _title(text, "")
+    return f"{heading} ({name})" if heading else name
+
+
 def corpus_version(texts: dict[str, str]) -> str:
     digest = hashlib.sha256()
     for doc_id in sorted(texts):
@@ -80,9 +86,12 @@ class Corpus:
             raise ValueError(f"{old.title}: {len(text):,} characters is over the {MAX_DOCUMENT_CHARS:,} limit. Nothing was changed.")
         if text == old.text:
             return old
-        new = replace(old, text=text, title=_title(text, doc_id), version=old.version + 1)
+        new = replace(old, text=text, title=self._title_of(doc_id, text), version=old.version + 1)
         self.documents[doc_id] = new
         return new
+
+    def _title_of(self, doc_id: str, text: str) -> str:
+        return _own_title(text, self.uploaded[doc_id]) if doc_id in self.uploaded else _title(text, doc_id)
 
     def add(self, doc_id: str, text: str, name: str) -> Document:
         """Adds an uploaded document, or replaces the one of that id (a file uploaded again): a new version."""
@@ -95,7 +104,7 @@ class Corpus:
         self.uploaded[doc_id] = name
         if old is not None and old.text == text:
             return old
-        doc = Document(doc_id, _title(text, PurePath(name).stem), text, old.version + 1 if old else 1)
+        doc = Document(doc_id, _own_title(text, name), text, old.version + 1 if old else 1)
         self.documents[doc_id] = doc
         return doc
 
@@ -133,6 +142,6 @@ class Corpus:
         changed = self.changed()
         for doc_id in changed:
             doc = self.documents[doc_id]
-            self.documents[doc_id] = replace(doc, text=self.original[doc_id], title=_title(self.original[doc_id], doc_id),
+            self.documents[doc_id] = replace(doc, text=self.original[doc_id], title=self._title_of(doc_id, self.original[doc_id]),
                                              version=doc.version + 1)
         return changed

@@ -43,8 +43,27 @@ def get_edit(name: str) -> PolicyEdit:
     raise KeyError(f"No prepared edit {name!r}; known: {', '.join(e.name for e in PREPARED_EDITS)}")
 
 
+def custom_edit(corpus: Corpus, doc_id: str, find: str, put: str) -> PolicyEdit:
+    """A user's own edit of any document: every occurrence of `find` becomes `put`. Raises ValueError,
+    changing nothing, when `find` is empty or not in the document."""
+    doc = corpus.get(doc_id)
+    if not find.strip():
+        raise ValueError("Type the text to find first.")
+    if find not in doc.text:
+        raise ValueError(f"“{find}” is not in {doc.title}; nothing was changed.")
+    if find == put:
+        raise ValueError("The new text is the same as the text to find; nothing was changed.")
+    times = doc.text.count(find)
+    return PolicyEdit("custom", f"{doc.title}: “{find}” → “{put}”",
+                      f"Replaces “{find}” with “{put}” in {doc.title} ({times} place{'s' if times > 1 else ''}).",
+                      doc_id, find, put)
+
+
 def check_edit(corpus: Corpus, edit: PolicyEdit) -> Document:
     """Raises ValueError, saying why, when the edit is already in or cannot apply; else gives the document."""
+    if edit.doc_id not in corpus.documents:
+        raise ValueError(f"“{edit.title}” edits a sample document this session has set aside; bring the sample "
+                         "back on the Documents page.")
     doc = corpus.get(edit.doc_id)
     if edit.new in doc.text and edit.old not in doc.text:
         raise ValueError(f"“{edit.title}” is already applied.")
