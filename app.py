@@ -6,9 +6,9 @@ import session
 st.set_page_config(page_title="RAG or fine-tuning?", page_icon="🧭", layout="wide")
 
 page = st.navigation([
-    st.Page("pages/playground.py", title="Playground", icon=":material/compare:", default=True),
-    st.Page("pages/documents.py", title="Documents", icon=":material/description:"),
-    st.Page("pages/evaluation.py", title="Evaluation", icon=":material/analytics:"),
+    st.Page("views/playground.py", title="Playground", icon=":material/compare:", default=True),
+    st.Page("views/documents.py", title="Documents", icon=":material/description:"),
+    st.Page("views/evaluation.py", title="Evaluation", icon=":material/analytics:"),
 ])
 
 # A first start shows its steps here, in the main area; later runs keep the slot, empty, so the page's

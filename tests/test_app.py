@@ -59,7 +59,7 @@ def test_a_bad_question_gets_a_message_and_keeps_the_text(app, question, message
 
 def test_documents_page_refuses_an_empty_document_and_keeps_nothing_lost(engine, knowledge_parts):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.switch_page("pages/documents.py").run()
+    at.switch_page("views/documents.py").run()
     assert not at.exception
     assert at.title[0].value == "Documents"
     original = at.text_area[0].value
@@ -83,7 +83,7 @@ def test_an_unreachable_qdrant_server_is_explained_and_base_still_answers(engine
 
 def test_evaluation_page_shows_the_figures_recorded_with_the_adapter(engine, knowledge_parts):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.switch_page("pages/evaluation.py").run()
+    at.switch_page("views/evaluation.py").run()
     assert not at.exception
     assert at.title[0].value == "Evaluation"
     assert any("Recorded when adapter larkspur-voice was trained" in h.value for h in at.subheader)
@@ -111,7 +111,7 @@ def test_a_first_start_shows_its_steps_in_the_main_area(monkeypatch, engine, kno
 
 def test_files_uploaded_on_the_documents_page_join_the_session_and_a_bad_one_is_named(app):
     from tests import documents_for_tests as make
-    app.switch_page("pages/documents.py").run()
+    app.switch_page("views/documents.py").run()
     uploader = app.main.get("file_uploader")[0]
     uploader.upload("oakridge.pdf", make.pdf([make.POLICY, "Frames carry a 7-year warranty."]), "application/pdf")
     uploader.upload("broken.pdf", b"%PDF-1.4 not really", "application/pdf")

@@ -57,6 +57,12 @@ def column(page, name):
     return page.locator('[data-testid="stColumn"]').filter(has=page.get_by_role("heading", name=name, exact=True))
 
 
+def settled(page):
+    """Until the app's current run has finished (Streamlit shows a running indicator meanwhile)."""
+    page.wait_for_timeout(300)
+    expect(page.locator('[data-testid="stStatusWidget"]')).to_be_hidden(timeout=WAIT_MS)
+
+
 def ask(page, url):
     page.goto(url)
     page.get_by_role("button", name="Ask").click(timeout=WAIT_MS)
@@ -96,3 +102,51 @@ def test_ask_then_edit_the_policy_in_two_sessions(server, browser):
     expect(column(second, "Hybrid")).to_contain_text("30")
     expect(column(second, "RAG")).not_to_contain_text("version 2")
     second.screenshot(path=str(ARTIFACTS / "3-second-session.png"), full_page=True)
+
+
+def test_upload_a_pdf_and_a_word_file_ask_them_and_edit_the_pdf(server, browser, tmp_path):
+    from tests import documents_for_tests as make
+    files = {"oakridge-returns.pdf": make.pdf(["Oakridge Bikes returns policy",
+                                               "You may return a bike within 45 days of delivery for a full refund."]),
+             "handbook.docx": make.docx("Oakridge staff handbook", {"Leave": "Staff get 27 days of leave."}),
+             "corrupt.pdf": b"%PDF-1.4 this is not a real PDF"}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    page = browser.new_context(viewport={"width": 1600, "height": 1400}).new_page()
+    page.goto(f"{server}/documents")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files([str(tmp_path / n) for n in files])
+    expect(page.get_by_text("corrupt.pdf", exact=True)).to_be_visible(timeout=WAIT_MS)  # listed before it is sent
+    page.get_by_role("button", name="Add to my documents").click()
+    expect(page.get_by_text("oakridge-returns.pdf: added")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text("handbook.docx: added")).to_be_visible()
+    expect(page.get_by_text("corrupt.pdf could not be read as PDF")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "4-uploaded.png"), full_page=True)
+
+    page.get_by_role("link", name="Playground").click()
+    box = page.get_by_label("Question")
+    box.fill("How many days do I have to return a bike?")
+    box.press("Control+Enter")  # the text area's own rerun, finished before Ask's
+    settled(page)
+    page.get_by_role("button", name="Ask").click()
+    expect(column(page, "RAG")).to_contain_text("oakridge-returns.pdf · version 1", timeout=WAIT_MS)
+    expect(column(page, "RAG")).to_contain_text("tokens in", timeout=WAIT_MS)
+    expect(column(page, "Fine-tuned")).to_contain_text("not on your documents")
+    settled(page)  # the run that draws the finished answers, before the next widget is touched
+
+    page.get_by_label("Policy edit").click()  # the selectbox's own input
+    page.get_by_role("option", name="Your own edit: find and replace…").click()
+    settled(page)
+    page.get_by_label("Document").click()
+    page.get_by_role("option", name="oakridge-returns.pdf").click()
+    settled(page)
+    page.get_by_label("Find").fill("45 days")
+    page.get_by_label("Find").press("Enter")
+    settled(page)
+    page.get_by_label("Put instead").fill("60 days")
+    page.get_by_label("Put instead").press("Enter")
+    settled(page)
+    page.get_by_role("button", name="Edit the policy").click()
+    expect(page.get_by_text("After: oakridge-returns.pdf: “45 days” → “60 days”").first).to_be_visible(timeout=WAIT_MS)
+    expect(column(page, "RAG")).to_contain_text("oakridge-returns.pdf · version 2", timeout=WAIT_MS)
+    expect(column(page, "RAG")).to_contain_text("Before the edit")
+    page.screenshot(path=str(ARTIFACTS / "5-own-edit.png"), full_page=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
-from pathlib import Path, PurePath
+from pathlib import Path
 
 MAX_DOCUMENT_CHARS = 500_000  # one document, edited or uploaded: a few hundred pages
 
