@@ -27,12 +27,7 @@ def _ask(args, settings: Settings) -> int:
         for edit in edits:
             kb.apply_edit(edit)
         if files:
-            results = kb.add_files(files, settings)
-            for result in results:
-                print(("" if not result.error else "error: ") + result.line, file=sys.stderr)
-            if all(r.error for r in results):
-                raise ValueError("None of the --docs files could be used.")
-            kb.use_sample(False)
+            _only_these(kb, files, settings)
     answers = playground.ask(args.question, kb, names)
     if args.json:
         print(json.dumps({"question": args.question, "edits": [e.name for e in edits],
@@ -50,6 +45,16 @@ def _ask(args, settings: Settings) -> int:
         if not answer.error:
             print(f"   {t.total_ms / 1000:.1f} s total, {t.new_tokens} tokens, first token {t.ttft_ms / 1000:.1f} s")
     return 0
+
+
+def _only_these(kb: KnowledgeBase, files: list[tuple[str, bytes]], settings: Settings) -> None:
+    """The knowledge base answering from these files alone, each file's result on stderr."""
+    results = kb.add_files(files, settings)
+    for result in results:
+        print(("" if not result.error else "error: ") + result.line, file=sys.stderr)
+    if all(r.error for r in results):
+        raise ValueError("None of the --docs files could be used.")
+    kb.use_sample(False)
 
 
 def _read_docs(paths: list[str]) -> list[tuple[str, bytes]]:
@@ -111,8 +116,13 @@ def _eval(args, settings: Settings) -> int:
     names = args.backend or backend_names()
     for name in names:
         get_backend(name)
+    files = _read_docs(args.docs) if args.docs else []
     progress = None if args.json else (lambda done, total: print(f"\r{done}/{total} questions", end="", file=sys.stderr))
-    result = evaluate(Playground(load_engine(settings), settings), questions, names, progress)
+    documents = None
+    if files:
+        documents = KnowledgeBase.create(settings, *load_knowledge_parts(settings))
+        _only_these(documents, files, settings)
+    result = evaluate(Playground(load_engine(settings), settings), questions, names, progress, documents)
     print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else "\n" + format_table(result))
     return 0
 
@@ -152,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--evaluate", action="store_true", help="then evaluate on the held-out questions and record it")
     train.set_defaults(run=_train)
     evaluation = commands.add_parser("eval", help="every backend on every question, before and after the edits")
-    evaluation.add_argument("--questions", help="JSON Lines questions file (default: the held-out set)")
+    evaluation.add_argument("--questions", help="questions file, JSON Lines or CSV (default: the held-out set; see README)")
+    evaluation.add_argument("--docs", nargs="+", metavar="PATH",
+                            help="score on these files and folders, as they are, instead of the sample before and after its edits")
     evaluation.add_argument("--backend", action="append", help="limit to these backends; repeat for more")
     evaluation.add_argument("--json", action="store_true", help="print rows and summary as JSON")
     evaluation.set_defaults(run=_eval)

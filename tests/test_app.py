@@ -135,3 +135,18 @@ def test_your_own_edit_says_when_the_text_is_not_there_and_changes_nothing(app):
     next(b for b in app.button if b.label == "Edit the policy").click().run()
     assert any("“ninety-nine days” is not in" in e.value and "nothing was changed" in e.value for e in app.error)
     assert app.session_state.kb.corpus.version == version
+
+
+def test_your_own_questions_are_scored_on_the_evaluation_page_and_a_bad_file_is_named(app):
+    app.switch_page("views/evaluation.py").run()
+    uploader = app.main.get("file_uploader")[0]
+    uploader.upload("mine.csv", b"query,expected\nq,a\n", "text/csv").run()
+    next(b for b in app.button if b.label == "Score my questions").click().run()
+    assert any("mine.csv: no 'question' column" in e.value for e in app.error)
+    uploader = app.main.get("file_uploader")[0]
+    uploader.upload("mine.csv", b"question,answers\nHow long do I have to return something?,30 days|30-day\n",
+                    "text/csv").run()
+    next(b for b in app.button if b.label == "Score my questions").click().run()
+    assert not app.exception and not app.error
+    table = app.dataframe[-2].value  # the summary of your questions, then every answer
+    assert list(table["phase"]) == ["now"] * 4 and list(table["questions"]) == [1] * 4

@@ -20,7 +20,7 @@ GOOD = '{"id": "refund-1", "question": "How long do I have to return something?"
 
 @pytest.mark.parametrize("bad, message", [
     ("{not json", "line 2: not valid JSON"),
-    ('{"id": "x", "question": "q", "before": ["1"]}', "line 2: missing after"),
+    ('{"id": "x", "question": "q", "after": ["1"]}', "line 2: missing before"),  # after is optional: as before
     ('{"id": "x", "question": "q", "before": "30", "after": ["1"]}', "line 2: before must be a non-empty list"),
     ('{"id": "x", "question": "", "before": ["1"], "after": ["1"]}', "line 2: question must be a non-empty string"),
     ('["id", "question"]', "line 2: expected an object"),
@@ -67,3 +67,39 @@ def test_eval_with_a_malformed_file_fails_fast_with_the_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "backends", "eval", "--questions", str(path)], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "questions.jsonl line 2: not valid JSON" in out.stderr
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("mine.csv", b"query,expected\nq,a\n", "mine.csv: no 'question' column (columns: query, expected)"),
+    ("mine.csv", b"question,answers\nHow long?,\n", "mine.csv line 2: before must be a non-empty list"),
+    ("mine.jsonl", b'{"question": "How long?"}\n', "mine.jsonl line 1: missing before (or answers)"),
+    ("mine.jsonl", "caf\xe9".encode("cp1252"), "mine.jsonl is not UTF-8 text"),
+])
+def test_your_own_questions_file_names_the_line_or_column_at_fault(name, data, message):
+    from backends.evaluation import parse_questions
+    with pytest.raises(ValueError) as caught:
+        parse_questions(name, data)
+    assert message in str(caught.value), str(caught.value)
+
+
+def test_your_own_questions_in_csv_or_json_lines_read_alike():
+    from backends.evaluation import parse_questions
+    csv_file = parse_questions("q.csv", "question,answers,after\nHow long is the frame warranty?,7-year|seven years,\n"
+                                        "How long do I have to return a bike?,45 days,60 days\n".encode())
+    jsonl = parse_questions("q.jsonl", b'{"question": "How long is the frame warranty?", "answers": ["7-year", "seven years"]}\n'
+                                       b'{"question": "How long do I have to return a bike?", "before": ["45 days"], "after": ["60 days"]}\n')
+    assert csv_file == jsonl
+    assert csv_file[0].before == ("7-year", "seven years") and not csv_file[0].edited and csv_file[1].edited
+
+
+def test_your_own_questions_are_scored_on_your_own_documents(playground, kb, settings):
+    from backends.evaluation import evaluate, parse_questions
+    from tests import documents_for_tests as make
+    kb.add_files([("policy.pdf", make.pdf(["Oakridge Bikes returns policy",
+                                           "You may return a bike within 45 days of delivery for a full refund."]))], settings)
+    kb.use_sample(False)
+    questions = parse_questions("q.csv", b"question,answers\nHow many days do I have to return a bike?,45\n")
+    result = evaluate(playground, questions, ["RAG", "Base"], documents=kb)
+    assert [s["phase"] for s in result["summary"]] == ["now", "now"]
+    assert [r["backend"] for r in result["rows"]] == ["RAG", "Base"]
+    assert all(r["answer"] for r in result["rows"]) and result["summary"][0]["questions"] == 1

@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 import session
-from backends.evaluation import HELD_OUT, evaluate, format_table, load_questions
+from backends.evaluation import HELD_OUT, evaluate, format_table, load_questions, parse_questions
 
 st.title("Evaluation")
 st.caption("Every column answers every held-out question twice: on the documents as shipped (**before**) and "
@@ -45,3 +45,27 @@ if "evaluation" in st.session_state:
     with st.expander("Every answer"):
         st.dataframe(pd.DataFrame(st.session_state.evaluation["rows"]), hide_index=True, width="stretch")
     st.download_button("Download as text", format_table(st.session_state.evaluation), "evaluation.txt")
+
+st.subheader("Your own questions")
+st.caption("A JSON Lines file (`question`, `answers`: the strings a right answer holds, optionally `after`) or a CSV "
+           "(columns `question` and `answers`, strings separated by `|`), scored on this session's documents as they "
+           "are now, your uploads and edits included.")
+own = st.file_uploader("Questions file", type=["jsonl", "csv"])
+if own is not None and st.button("Score my questions"):
+    try:
+        mine = parse_questions(own.name, own.getvalue())
+    except ValueError as err:
+        st.error(str(err))
+    else:
+        kb = session.knowledge_base()
+        if kb is None:
+            st.stop()  # the reason is shown above
+        bar = st.progress(0.0, text="Answering…")
+        st.session_state.own_evaluation = evaluate(
+            pg, mine, progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total} questions"),
+            documents=kb)
+        bar.empty()
+if "own_evaluation" in st.session_state:
+    show(st.session_state.own_evaluation["summary"])
+    with st.expander("Every answer to your questions"):
+        st.dataframe(pd.DataFrame(st.session_state.own_evaluation["rows"]), hide_index=True, width="stretch")

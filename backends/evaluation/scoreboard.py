@@ -7,6 +7,8 @@ and closes with "Happy trails! — The Larkspur crew".
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import statistics
 from dataclasses import dataclass
@@ -36,37 +38,75 @@ class Question:
 
 
 def load_questions(path: str | Path) -> list[Question]:
-    """Reads a JSON Lines questions file; a bad line raises ValueError naming the line and the fault."""
+    """Reads a questions file (JSON Lines or CSV, see parse_questions); a bad line raises ValueError
+    naming the line and the fault."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"No questions file at {path}")
+    return parse_questions(path.name, path.read_bytes())
+
+
+def parse_questions(name: str, data: bytes) -> list[Question]:
+    """Questions with the strings an answer must hold to be right.
+
+    JSON Lines: one object a line, `question` and `before` (a list of acceptable strings; `answers`
+    is the same), optionally `after` (what is right once the documents are edited) and `id`.
+    CSV: a header with `question` and `answers` (acceptable strings separated by `|`), optionally
+    `after` and `id`. Without `after` a question's answer is the same in both phases."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{name} is not UTF-8 text (byte {err.start})") from None
+    rows = _csv_rows(name, text) if name.lower().endswith(".csv") else _jsonl_rows(name, text)
     questions, seen = [], set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for where, row in rows:
+        question = row.get("question")
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError(f"{where}: question must be a non-empty string")
+        before = row.get("before", row.get("answers"))
+        if before is None:
+            raise ValueError(f"{where}: missing before (or answers), the strings a right answer holds")
+        after = row.get("after", before)
+        for phase, value in (("before", before), ("after", after)):
+            if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+                raise ValueError(f"{where}: {phase} must be a non-empty list of strings")
+        qid = str(row.get("id") or f"q{len(questions) + 1}")
+        if qid in seen:
+            raise ValueError(f"{where}: id {qid!r} is used twice")
+        seen.add(qid)
+        questions.append(Question(qid, question.strip(), tuple(before), tuple(after)))
+    if not questions:
+        raise ValueError(f"{name} holds no questions")
+    return questions
+
+
+def _jsonl_rows(name: str, text: str):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        where = f"{path.name} line {number}"
+        where = f"{name} line {number}"
         try:
             row = json.loads(line)
         except ValueError as err:
             raise ValueError(f"{where}: not valid JSON ({err.msg})") from err
         if not isinstance(row, dict):
             raise ValueError(f"{where}: expected an object like {{\"id\", \"question\", \"before\", \"after\"}}")
-        missing = [k for k in ("id", "question", "before", "after") if k not in row]
-        if missing:
-            raise ValueError(f"{where}: missing {', '.join(missing)}")
-        if not isinstance(row["question"], str) or not row["question"].strip():
-            raise ValueError(f"{where}: question must be a non-empty string")
-        for phase in ("before", "after"):
-            value = row[phase]
-            if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-                raise ValueError(f"{where}: {phase} must be a non-empty list of strings")
-        if row["id"] in seen:
-            raise ValueError(f"{where}: id {row['id']!r} is used twice")
-        seen.add(row["id"])
-        questions.append(Question(str(row["id"]), row["question"], tuple(row["before"]), tuple(row["after"])))
-    if not questions:
-        raise ValueError(f"{path.name} holds no questions")
-    return questions
+        yield where, row
+
+
+def _csv_rows(name: str, text: str):
+    reader = csv.DictReader(io.StringIO(text))
+    columns = [c.strip().lower() for c in reader.fieldnames or []]
+    for needed in ("question", "answers"):
+        if needed not in columns:
+            raise ValueError(f"{name}: no {needed!r} column (columns: {', '.join(columns) or 'none'})")
+    for row in reader:
+        row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+        split = lambda cell: [s.strip() for s in cell.split("|") if s.strip()] or cell  # noqa: E731
+        out = {"question": row["question"], "answers": split(row["answers"]), "id": row.get("id")}
+        if row.get("after"):
+            out["after"] = split(row["after"])
+        yield f"{name} line {reader.line_num}", out
 
 
 def in_brand_voice(text: str) -> bool:
@@ -75,18 +115,24 @@ def in_brand_voice(text: str) -> bool:
 
 
 def evaluate(playground: Playground, questions: list[Question], names: list[str] | None = None,
-             progress: Callable[[int, int], None] | None = None) -> dict:
+             progress: Callable[[int, int], None] | None = None, documents: KnowledgeBase | None = None) -> dict:
+    """Every column on every question: on the shipped documents (before) and with the four prepared
+    edits applied (after); or, given a session's own `documents`, once, on them as they are (now)."""
     settings = playground.settings
     names = names or backend_names()
-    store, embedder = load_knowledge_parts(settings)
-    shipped = KnowledgeBase.create(settings, store, embedder)
-    edited = KnowledgeBase.create(settings, store, embedder)
-    for edit in PREPARED_EDITS:
-        edited.apply_edit(edit)
-    rows, done, total = [], 0, 2 * len(questions)
-    for phase, kb in (("before", shipped), ("after", edited)):
+    if documents is not None:
+        phases = [("now", documents)]
+    else:
+        store, embedder = load_knowledge_parts(settings)
+        shipped = KnowledgeBase.create(settings, store, embedder)
+        edited = KnowledgeBase.create(settings, store, embedder)
+        for edit in PREPARED_EDITS:
+            edited.apply_edit(edit)
+        phases = [("before", shipped), ("after", edited)]
+    rows, done, total = [], 0, len(phases) * len(questions)
+    for phase, kb in phases:
         for question in questions:
-            expected = question.before if phase == "before" else question.after
+            expected = question.after if phase == "after" else question.before
             for answer in playground.ask(question.question, kb, names):
                 text = answer.text.lower()
                 rows.append({"id": question.id, "phase": phase, "backend": answer.backend,
@@ -104,7 +150,7 @@ def evaluate(playground: Playground, questions: list[Question], names: list[str]
 
 def _summary(rows: list[dict], names: list[str]) -> list[dict]:
     summary = []
-    for phase in ("before", "after"):
+    for phase in dict.fromkeys(r["phase"] for r in rows):
         for name in names:
             mine = [r for r in rows if r["phase"] == phase and r["backend"] == name]
             answered = [r for r in mine if not r["error"]]
