@@ -13,7 +13,7 @@ from typing import Callable
 from . import builtin  # noqa: F401  (registers the built-in backends)
 from .model.adapters import HOW_TO_GET_ONE
 from .answers import Answer, Provenance, Source, Timings
-from .documents.corpus import Corpus
+from .documents.corpus import Corpus, corpus_version
 from .documents.edits import PolicyEdit, apply_edit
 from .model.engine import Engine, Prompt
 from .documents.index import Embedder, Index, IndexUnavailable, SyncReport, open_store
@@ -168,7 +168,9 @@ class Playground:
                 answer.timings.retrieval_ms = retrieval_ms
             info = self.engine.adapters.get(adapter) if adapter else None
             if info and kb is not None and kb.corpus.uploaded:  # nobody should take its memory for theirs
-                answer.note = (f"Its adapter {adapter} was trained on the Larkspur sample, not on your documents"
+                learned = ("the Larkspur sample" if info.corpus_version == corpus_version(kb.corpus.sample)
+                           else f"corpus {info.corpus_version}")
+                answer.note = (f"Its adapter {adapter} was trained on {learned}, not on your documents"
                                + (": what it says of the shop comes from that training." if not backend.uses_retrieval
                                   else "; the passages are yours."))
             answer.provenance = Provenance(self.engine.label, adapter, info.corpus_version if info else None,
