@@ -49,6 +49,38 @@ def test_greedy_decoding_repeats_itself(engine):
     assert engine.generate([ask("Describe a tent in one sentence.")], 16)[0].text == first
 
 
+LOOP = ("You can return it within 30 days. Refunds are refunded to you within 30 days of delivery. "
+        "Refunds are refunded to you within 30 days of delivery. Refunds are refunded")
+
+
+def test_an_answer_that_starts_repeating_a_sentence_ends_before_the_repeat(engine):
+    from backends.model.engine import _RowStreams
+    streams = _RowStreams(engine.tokenizer, 1, None, 0.0)
+    tokens = engine.tokenizer(LOOP, add_special_tokens=False)["input_ids"]
+    for n, token in enumerate(tokens):
+        streams.put([0], [token])
+        if streams.done[0]:
+            break
+    assert streams.done[0] and n < len(tokens) - 1  # stopped as the repeat began, not at the end
+    assert streams.out[0].text == "You can return it within 30 days. Refunds are refunded to you within 30 days of delivery."
+
+
+@pytest.mark.parametrize("text", ["Standard shipping is $4.99. Express is $9.99. Both ship daily.",
+                                  "Hey trailblazer! You have 30 days. Happy trails! — The Larkspur crew",
+                                  "It takes 5 days. It takes 5 days"])  # the second is not ended yet
+def test_answers_that_do_not_repeat_a_sentence_are_left_alone(text):
+    from backends.model.engine import repeat_at
+    assert repeat_at(text) == -1
+
+
+def test_a_forced_length_answer_is_never_cut(engine):
+    from backends.model.engine import _RowStreams
+    streams = _RowStreams(engine.tokenizer, 1, None, 0.0, force=True)
+    for token in engine.tokenizer(LOOP, add_special_tokens=False)["input_ids"]:
+        streams.put([0], [token])
+    assert not streams.done[0] and streams.out[0].text == LOOP
+
+
 def test_an_unknown_adapter_is_refused_by_name(engine):
     with pytest.raises(ValueError, match="nope"):
         engine.generate([ask("Hi", "nope")], 4)

@@ -13,6 +13,7 @@ took longer than the same answers one after another.
 from __future__ import annotations
 
 import ctypes
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,23 @@ from ..settings import Settings
 
 BASE = "__base__"  # PEFT's name for "no adapter" in adapter_names
 STOPS = ("<|im_end|>", "<|im_start|>", "\n#", "\n\n\n", "\nQuestion:")  # a small model runs on into made-up text
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def repeat_at(text: str) -> int:
+    """Where the answer starts giving a sentence it already gave (-1: it does not). A greedy small
+    model loops ("Refunds are refunded to you within 30 days. Refunds are refunded to you within 30
+    days. ..."); ending it at the repeat changes no answer that does not loop. Only sentences already
+    ended count, so a sentence still being written is never cut."""
+    seen, start = set(), 0
+    for end in _SENTENCE_END.finditer(text):
+        said = " ".join(re.findall(r"\w+", text[start:end.start()].lower()))
+        if said in seen:
+            return start
+        if said:
+            seen.add(said)
+        start = end.end()
+    return -1
 
 
 @dataclass(frozen=True)
@@ -62,6 +80,8 @@ class _RowStreams:
             out.generation_ms = now_ms
             text = self.tokenizer.decode(self.ids[row], skip_special_tokens=False)
             cut = min((text.find(s) for s in STOPS if s in text), default=-1)
+            if cut < 0:
+                cut = repeat_at(text)
             if not self.force and (token == self.tokenizer.eos_token_id or cut >= 0):
                 self.done[row] = True
                 text = text[:cut] if cut >= 0 else text
