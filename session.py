@@ -11,7 +11,7 @@ import time
 import streamlit as st
 
 from backends import IndexUnavailable, KnowledgeBase, Playground, Settings, load_engine, load_knowledge_parts
-from backends.playground import is_loaded
+from backends.playground import is_loaded, load_shared
 
 
 def settings() -> Settings:
@@ -59,8 +59,9 @@ def playground(where=None) -> Playground:
                 steps = _StartupSteps(status)
                 load_engine(configured, steps)
                 try:
-                    load_knowledge_parts(configured, steps)
-                except IndexUnavailable:
+                    store, embedder = load_knowledge_parts(configured, steps)
+                    load_shared(configured, store, embedder, steps)  # the documents, indexed once for every visitor
+                except (IndexUnavailable, ValueError):
                     pass  # knowledge_base() says so where RAG and Hybrid are; Base and Fine-tuned still answer
                 steps.done()
         return Playground(load_engine(configured), configured)

@@ -7,6 +7,7 @@ import sys
 import time
 
 from .documents.edits import PREPARED_EDITS, get_edit
+from .documents.index import IndexUnavailable
 from .playground import KnowledgeBase, Playground, check_question, load_engine, load_knowledge_parts
 from .registry import backend_names, get_backend
 from .settings import Settings
@@ -77,6 +78,30 @@ def _read_docs(paths: list[str]) -> list[tuple[str, bytes]]:
     return files
 
 
+def _ingest(args, settings: Settings) -> int:
+    from .documents.shared import corpus_of_files, ingest
+    location = settings.qdrant_location.strip()
+    if location in ("", ":memory:"):
+        raise ValueError("ingest writes to a Qdrant folder or server, and the in-memory one is gone when the "
+                         "command ends: set PLAYGROUND_QDRANT_LOCATION to a folder or a URL (http://host:6333).")
+    files = _read_docs(args.paths)
+    corpus, problems = corpus_of_files(files, settings.max_upload_mb * 1_000_000)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if corpus is None:
+        raise ValueError("None of the files could be used.")
+    name = args.collection or settings.collection or "playground-documents"
+    store, embedder = load_knowledge_parts(settings)
+    progress = (lambda done, total: print(f"\r{done}/{total} documents indexed", end="", file=sys.stderr, flush=True))
+    shared, report = ingest(corpus, store, embedder, settings.chunk_chars, name, progress)
+    print(file=sys.stderr)
+    print(f"{name}: {len(shared.texts)} documents, {shared.chunks} chunks in {location} "
+          f"({report.added} written, {report.embedded} embedded afresh, {report.deleted} removed, "
+          f"{report.kept} kept; {report.ms / 1000:.1f} s)")
+    print(f"Serve them: PLAYGROUND_QDRANT_LOCATION={location} PLAYGROUND_COLLECTION={name} make run")
+    return 0
+
+
 def _edits(args, settings: Settings) -> int:
     for edit in PREPARED_EDITS:
         print(f"{edit.name:18} {edit.title}\n{'':18} {edit.description}")
@@ -145,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="answer from these files and folders (Markdown, text, PDF, Word, PowerPoint, HTML) instead of the sample")
     ask.add_argument("--json", action="store_true", help="print answers with sources, timings and provenance as JSON")
     ask.set_defaults(run=_ask)
+    ingest = commands.add_parser("ingest", help="index files and folders into the configured Qdrant location, for the app to serve")
+    ingest.add_argument("paths", nargs="+", metavar="PATH", help="files and folders (Markdown, text, PDF, Word, PowerPoint, HTML)")
+    ingest.add_argument("--collection", help="the collection's name (default: the collection setting, else playground-documents)")
+    ingest.set_defaults(run=_ingest)
     commands.add_parser("edits", help="list the prepared policy edits").set_defaults(run=_edits)
     train = commands.add_parser("train", help="train the LoRA adapter the Fine-tuned and Hybrid columns use")
     train.add_argument("--out", help="adapter folder (default: adapters/<adapter setting>)")
@@ -177,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args, Settings.load())
-    except (ValueError, KeyError) as err:
+    except (ValueError, KeyError, IndexUnavailable) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         print(f"error: {message}", file=sys.stderr)
         return 2

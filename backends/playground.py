@@ -4,6 +4,7 @@ Also the per-session documents (a Corpus with its own Index) that policy edits c
 """
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass
@@ -13,14 +14,15 @@ from typing import Callable
 from . import builtin  # noqa: F401  (registers the built-in backends)
 from .model.adapters import HOW_TO_GET_ONE
 from .answers import Answer, Provenance, Source, Timings
-from .documents.corpus import Corpus, corpus_version
+from .documents.corpus import Corpus
 from .documents.edits import PolicyEdit, apply_edit
 from .model.engine import Engine, Prompt
 from .documents.index import Embedder, Index, IndexUnavailable, SyncReport, open_store
+from .documents.shared import SharedCollection
 from .documents.uploads import FileResult, UploadLimits, add_files
 from .model.weights import Progress, cache_name, load_embedder
 from .registry import Backend, backend_names, get_backend
-from .settings import Settings
+from .settings import ROOT, Settings
 
 
 @dataclass
@@ -30,9 +32,15 @@ class KnowledgeBase:
     index: Index
 
     @classmethod
-    def create(cls, settings: Settings, store, embedder: Embedder, corpus: Corpus | None = None) -> "KnowledgeBase":
-        corpus = corpus or Corpus.from_folder(settings.corpus_dir)
-        return cls(corpus, Index.build(corpus, store, embedder, settings.chunk_chars))
+    def create(cls, settings: Settings, store, embedder: Embedder, corpus: Corpus | None = None,
+               progress: Progress | None = None) -> "KnowledgeBase":
+        """A session's documents: over the shared collection of the configured documents (nothing is
+        indexed for the session until it changes something), or, given a corpus, a private index of it."""
+        if corpus is not None:
+            return cls(corpus, Index.build(corpus, store, embedder, settings.chunk_chars))
+        shared = load_shared(settings, store, embedder, progress)
+        corpus = shared.corpus()
+        return cls(corpus, Index.over(shared, corpus))
 
     def apply_edit(self, edit: PolicyEdit) -> SyncReport:
         doc = apply_edit(self.corpus, edit)
@@ -62,6 +70,7 @@ class KnowledgeBase:
 
 ENGINE_FIELDS = ("model", "dtype", "decoding", "threads", "adapters_dir", "adapter", "hybrid_adapter", "cache_dir")
 KNOWLEDGE_FIELDS = ("embedder", "hub_embedder", "qdrant_location", "qdrant_api_key", "cache_dir")
+SHARED_FIELDS = KNOWLEDGE_FIELDS + ("corpus_dir", "chunk_chars", "collection")
 
 
 def _only(settings: Settings, names: tuple[str, ...]) -> Settings:
@@ -105,10 +114,44 @@ def load_knowledge_parts(settings: Settings, progress: Progress | None = None) -
     return _once("knowledge", configured, load)
 
 
+def _shared_key(settings: Settings) -> tuple:
+    """The shared collection's settings, and for a corpus folder what is in it (a changed file, a new one)."""
+    configured = _only(settings, SHARED_FIELDS)
+    if configured.collection:
+        return configured, ()
+    folder = Path(configured.corpus_dir)
+    return configured, tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in sorted(folder.glob("*.md")))
+
+
+def load_shared(settings: Settings, store, embedder: Embedder, progress: Progress | None = None) -> SharedCollection:
+    """The configured documents' shared collection, once per process: the collection `ingest` wrote
+    (the collection setting), else the corpus folder's, found complete in the store or filled once."""
+    key = _shared_key(settings)
+    configured = key[0]
+
+    def load():
+        if configured.collection:
+            return SharedCollection.open(store, configured.collection, embedder, configured.chunk_chars)
+        corpus = Corpus.from_folder(configured.corpus_dir)
+        report = (lambda done, total: progress(f"Indexing the documents ({done}/{total})", done / total)) if progress else None
+        return SharedCollection.for_corpus(corpus, store, embedder, configured.chunk_chars, report)
+    return _once("shared", key, load)
+
+
 def is_loaded(settings: Settings) -> bool:
     """Whether the model and the embedder for these settings are loaded already (no first start to show)."""
+    try:
+        shared = ("shared", _shared_key(settings)) in _loaded
+    except OSError:
+        shared = True  # no corpus folder: nothing to index, and knowledge_base() says why
     return (("engine", _only(settings, ENGINE_FIELDS)) in _loaded
-            and ("knowledge", _only(settings, KNOWLEDGE_FIELDS)) in _loaded)
+            and ("knowledge", _only(settings, KNOWLEDGE_FIELDS)) in _loaded and shared)
+
+
+@functools.cache
+def shipped_sample_version() -> str:
+    """The corpus version of the Larkspur sample as shipped, which the shipped adapter learned."""
+    return Corpus.from_folder(ROOT / "sample_corpus").original_version
 
 
 def check_question(question: str, settings: Settings) -> str:
@@ -167,8 +210,8 @@ class Playground:
                 answer.sources = sources
                 answer.timings.retrieval_ms = retrieval_ms
             info = self.engine.adapters.get(adapter) if adapter else None
-            if info and kb is not None and kb.corpus.uploaded:  # nobody should take its memory for theirs
-                learned = ("the Larkspur sample" if info.corpus_version == corpus_version(kb.corpus.sample)
+            if info and kb is not None and (kb.corpus.uploaded or kb.corpus.names):  # nobody should take its memory for theirs
+                learned = ("the Larkspur sample" if info.corpus_version == shipped_sample_version()
                            else f"corpus {info.corpus_version}")
                 answer.note = (f"Its adapter {adapter} was trained on {learned}, not on your documents"
                                + (": what it says of the shop comes from that training." if not backend.uses_retrieval

@@ -29,6 +29,7 @@ class Settings:
     adapter: str = _describe("larkspur-voice", "Adapter the Fine-tuned column uses.")
     hybrid_adapter: str = _describe("larkspur-voice", "Adapter the Hybrid column uses.")
     corpus_dir: str = _describe(str(ROOT / "sample_corpus"), "Folder of Markdown documents to index.")
+    collection: str = _describe("", "A collection written by `python -m backends ingest` to answer from, in the Qdrant location below, instead of the corpus folder.")
     chunk_chars: int = _describe(350, "Largest chunk, in characters.")
     top_k: int = _describe(3, "Passages retrieved per question.")
     key_sentences: int = _describe(0, "Sentences of the retrieved passages, nearest the question, that RAG and Hybrid are given; 0 gives them the whole passages.")

@@ -6,16 +6,14 @@ from tests.conftest import REFUND_QUESTION
 
 
 def chunks_of(kb, doc_id):
-    points, _ = kb.index.store.scroll(kb.index.name, limit=1000, with_payload=True)
-    return [p.payload for p in points if p.payload["doc_id"] == doc_id]
+    return kb.index.points_of(doc_id)
 
 
 def test_the_index_holds_every_chunk_of_every_document_once(kb, settings):
     expected = sum(len(chunk_document(doc, settings.chunk_chars)) for doc in kb.corpus.documents.values())
     assert kb.index.count() == expected
-    points, _ = kb.index.store.scroll(kb.index.name, limit=1000, with_payload=True)
-    texts = [(p.payload["doc_id"], p.payload["text"]) for p in points]
-    assert len(texts) == len(set(texts))
+    texts = [(p["doc_id"], p["text"]) for d in kb.corpus.documents for p in chunks_of(kb, d)]
+    assert len(texts) == len(set(texts)) == expected
     assert kb.index.corpus_version == kb.corpus.version
 
 

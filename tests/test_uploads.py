@@ -72,8 +72,8 @@ def test_uploading_a_changed_pdf_again_replaces_it_embedding_only_what_changed(k
     assert first.added == first.chunks and 0 < again.added < again.chunks  # only the changed chunk is new
     texts = " ".join(s.text for s in kb.index.retrieve("How long are helmets loaned?", 10)[0])
     assert "5 days" in texts and "3 days" not in texts
-    assert kb.corpus.get("rules").version == 2 and kb.index.count() == len(kb.index._points_of("rules")) + sum(
-        len(kb.index._points_of(d)) for d in kb.corpus.documents if d != "rules")
+    assert kb.corpus.get("rules").version == 2 and kb.index.count() == len(kb.index.points_of("rules")) + sum(
+        len(kb.index.points_of(d)) for d in kb.corpus.documents if d != "rules")
 
 
 def test_the_session_can_answer_from_its_own_documents_only_and_remove_one(kb, settings):
@@ -86,9 +86,9 @@ def test_the_session_can_answer_from_its_own_documents_only_and_remove_one(kb, s
     with pytest.raises(ValueError, match="only document left"):
         kb.remove_document("warranty-pdf")
     kb.use_sample(True)
-    assert "returns-and-refunds" in kb.corpus.documents and kb.index._points_of("returns-and-refunds")
+    assert "returns-and-refunds" in kb.corpus.documents and kb.index.points_of("returns-and-refunds")
     kb.remove_document("warranty-pdf")
-    assert "warranty-pdf" not in kb.corpus.documents and not kb.index._points_of("warranty-pdf")
+    assert "warranty-pdf" not in kb.corpus.documents and not kb.index.points_of("warranty-pdf")
 
 
 def test_session_limits_refuse_a_file_and_keep_the_rest(kb, settings):

@@ -33,7 +33,8 @@ for ok, line in st.session_state.pop("upload_results", []):
     (st.success if ok else st.error)(line, icon=":material/check:" if ok else ":material/error:")
 
 if corpus.uploaded:
-    sample = st.toggle("Keep the Larkspur sample beside my documents", value=corpus.uses_sample)
+    served = "the served documents" if corpus.names else "the Larkspur sample"
+    sample = st.toggle(f"Keep {served} beside my documents", value=corpus.uses_sample)
     if sample != corpus.uses_sample:
         session.show_sync(kb.use_sample(sample))
         st.rerun()

@@ -47,13 +47,14 @@ def corpus_version(texts: dict[str, str]) -> str:
 
 
 class Corpus:
-    def __init__(self, texts: dict[str, str]):
+    def __init__(self, texts: dict[str, str], names: dict[str, str] | None = None):
         if not texts:
             raise ValueError("A corpus needs at least one document")
+        self.names = dict(names or {})        # doc_id -> the file an ingested document came from
         self.original = dict(texts)
-        self.documents = {doc_id: Document(doc_id, _title(text, doc_id), text) for doc_id, text in texts.items()}
         self.sample = dict(texts)             # as loaded: what use_sample(True) brings back
         self.uploaded: dict[str, str] = {}    # doc_id -> the file's name, for the session's own documents
+        self.documents = {doc_id: Document(doc_id, self._title_of(doc_id, text), text) for doc_id, text in texts.items()}
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> "Corpus":
@@ -91,7 +92,12 @@ class Corpus:
         return new
 
     def _title_of(self, doc_id: str, text: str) -> str:
-        return _own_title(text, self.uploaded[doc_id]) if doc_id in self.uploaded else _title(text, doc_id)
+        name = self.file_of(doc_id)
+        return _own_title(text, name) if name else _title(text, doc_id)
+
+    def file_of(self, doc_id: str) -> str:
+        """The file a document came from, where it was uploaded or ingested ("" for the sample's)."""
+        return self.uploaded.get(doc_id) or self.names.get(doc_id, "")
 
     def add(self, doc_id: str, text: str, name: str) -> Document:
         """Adds an uploaded document, or replaces the one of that id (a file uploaded again): a new version."""
@@ -125,7 +131,7 @@ class Corpus:
         if on:
             back = [d for d in self.sample if d not in self.documents]
             for doc_id in back:
-                self.documents[doc_id] = Document(doc_id, _title(self.sample[doc_id], doc_id), self.sample[doc_id])
+                self.documents[doc_id] = Document(doc_id, self._title_of(doc_id, self.sample[doc_id]), self.sample[doc_id])
             return back
         if not self.uploaded:
             raise ValueError("Upload a document of your own first: without the sample there would be nothing to answer from.")

@@ -18,6 +18,7 @@ import uuid
 import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 from ..answers import Source
 from .corpus import Corpus, Document
@@ -157,46 +158,111 @@ def _drop(client, name: str) -> None:
         pass  # the store went away first; nothing is left to clean
 
 
-class Index:
-    def __init__(self, store, embedder: Embedder, chunk_chars: int, name: str | None = None):
-        from qdrant_client import models
+def _not_these(doc_ids) -> object | None:
+    from qdrant_client import models
+    if not doc_ids:
+        return None
+    return models.Filter(must_not=[models.FieldCondition(key="doc_id", match=models.MatchAny(any=sorted(doc_ids)))])
 
-        self.store, self.embedder, self.chunk_chars = store, embedder, chunk_chars
+
+class Index:
+    """A collection of chunks kept in step with a corpus. Over a shared collection (documents.shared),
+    it holds only the session's overlay: the documents it added or changed. Retrieval asks both, merges
+    by score, and hides the shared chunks of every document the session replaced or removed."""
+
+    def __init__(self, store, embedder: Embedder, chunk_chars: int, name: str | None = None, shared=None):
+        self.store, self.embedder, self.chunk_chars, self.shared = store, embedder, chunk_chars, shared
         self.name = name or f"playground-{uuid.uuid4().hex[:12]}"
+        self.keeps_documents = name is not None  # a named collection is kept and read back (shared.open)
         self.corpus_version: str | None = None
+        self.hidden: set[str] = set()   # documents whose shared chunks this session does not see
+        self._own: set[str] = set()     # documents this session's collection holds
+        self._shown: dict[str, tuple[int, str]] = {}  # shared documents shown at another version, title
+        self._created = False
+        if name is not None:
+            self._create()
+
+    def _create(self) -> None:
+        from qdrant_client import models
+        if self._created:
+            return
         try:
-            if not store.collection_exists(self.name):
-                store.create_collection(self.name, vectors_config=models.VectorParams(
-                    size=embedder.dimension, distance=models.Distance.COSINE))
+            if not self.store.collection_exists(self.name):
+                self.store.create_collection(self.name, vectors_config=models.VectorParams(
+                    size=self.embedder.dimension, distance=models.Distance.COSINE))
+                if not self.keeps_documents:
+                    weakref.finalize(self, _drop, self.store, self.name)
         except Exception as err:
             raise IndexUnavailable(f"Cannot create collection {self.name}: {err}") from err
-        if name is None:
-            weakref.finalize(self, _drop, store, self.name)
+        self._created = True
 
     @classmethod
     def build(cls, corpus: Corpus, store, embedder: Embedder, chunk_chars: int) -> "Index":
+        """A private index of the whole corpus (every chunk in this index's own collection)."""
         index = cls(store, embedder, chunk_chars)
+        index._create()
         index.sync(corpus)
         return index
 
-    def _points_of(self, doc_id: str) -> dict[str, dict]:
+    @classmethod
+    def over(cls, shared, corpus: Corpus) -> "Index":
+        """A session's index over the shared collection: nothing is indexed until the session changes
+        a document, so a new session starts at once however many chunks the corpus has."""
+        index = cls(shared.store, shared.embedder, shared.chunk_chars, shared=shared)
+        index.sync(corpus, [d for d in corpus.documents if shared.digests.get(d) != corpus.documents[d].digest])
+        index.hidden |= {d for d in shared.texts if d not in corpus.documents}
+        return index
+
+    def _points_of(self, doc_id: str, collection: str | None = None) -> dict[str, dict]:
         from qdrant_client import models
 
+        collection = collection or self.name
+        if collection == self.name and not self._created:
+            return {}
         points, offset = {}, None
         while True:
             batch, offset = self.store.scroll(
-                self.name, scroll_filter=models.Filter(must=[models.FieldCondition(
+                collection, scroll_filter=models.Filter(must=[models.FieldCondition(
                     key="doc_id", match=models.MatchValue(value=doc_id))]),
                 limit=256, offset=offset, with_payload=True, with_vectors=False)
             points.update({str(p.id): p.payload for p in batch})
             if offset is None:
                 return points
 
-    def replace_document(self, doc: Document, report: SyncReport | None = None) -> SyncReport:
+    def _seen(self, doc_id: str) -> set[str]:
+        """The point ids of a document's chunks that retrieval sees now."""
+        if doc_id in self._own or not self.shared:
+            return set(self._points_of(doc_id))
+        return set() if doc_id in self.hidden else set(self._points_of(doc_id, self.shared.name))
+
+    def points_of(self, doc_id: str) -> list[dict]:
+        """The chunks of a document that retrieval sees, as payloads (the session's own, else shared)."""
+        if doc_id in self._own or not self.shared:
+            return list(self._points_of(doc_id).values())
+        if doc_id in self.hidden:
+            return []
+        version, title = self._shown.get(doc_id, (None, None))
+        return [{**p, **({"version": version, "title": title} if version else {})}
+                for p in self._points_of(doc_id, self.shared.name).values()]
+
+    def stored_documents(self) -> set[str]:
+        """Every document this index's own collection holds chunks of."""
+        found, offset = set(), None
+        if not self._created:
+            return found
+        while True:
+            batch, offset = self.store.scroll(self.name, limit=1024, offset=offset, with_payload=["doc_id"])
+            found |= {p.payload["doc_id"] for p in batch}
+            if offset is None:
+                return found
+
+    def replace_document(self, doc: Document, report: SyncReport | None = None, file: str = "") -> SyncReport:
         from qdrant_client import models
 
         report = report or SyncReport()
         started = time.perf_counter()
+        seen = self._seen(doc.doc_id)  # what retrieval saw of it: the report says what changed there
+        self._create()
         chunks = {c.point_id: c for c in chunk_document(doc, self.chunk_chars)}
         existing = self._points_of(doc.doc_id)
         gone = [pid for pid in existing if pid not in chunks]
@@ -210,12 +276,19 @@ class Index:
                 models.PointStruct(id=c.point_id, vector=v, payload={
                     "doc_id": c.doc_id, "title": c.title, "version": c.version, "position": c.position, "text": c.text})
                 for c, v in zip(new, vectors)])
-            report.added += len(new)
             report.embedded += fresh
+        report.added += sum(pid not in seen for pid in chunks)
         if relabel:
             self.store.set_payload(self.name, payload={"version": doc.version, "title": doc.title}, points=relabel)
-        report.deleted += len(gone)
-        report.kept += len(chunks) - len(new)
+        if self.keeps_documents and chunks:  # the first chunk carries the whole document (shared.open)
+            first = next(iter(chunks))
+            older = [pid for pid, p in existing.items() if "document" in p and pid != first and pid in chunks]
+            if older:
+                self.store.delete_payload(self.name, keys=["document", "file"], points=older)
+            self.store.set_payload(self.name, payload={"document": doc.text, "file": file, "position": 0}, points=[first])
+        self._own.add(doc.doc_id)
+        report.deleted += sum(pid not in chunks for pid in seen)
+        report.kept += sum(pid in seen for pid in chunks)
         report.documents += (doc.doc_id,)
         report.ms += (time.perf_counter() - started) * 1000
         return report
@@ -224,27 +297,63 @@ class Index:
         from qdrant_client import models
 
         started = time.perf_counter()
+        seen = self._seen(doc_id)
         gone = list(self._points_of(doc_id))
         if gone:
             self.store.delete(self.name, points_selector=models.PointIdsList(points=gone))
-        report.deleted += len(gone)
+        self._own.discard(doc_id)
+        report.deleted += len(seen)
         report.documents += (doc_id,)
         report.ms += (time.perf_counter() - started) * 1000
         return report
 
-    def sync(self, corpus: Corpus, doc_ids: list[str] | None = None) -> SyncReport:
-        """Brings the named documents (all by default) in step with the corpus."""
-        report = SyncReport()
+    def _use_shared(self, doc: Document, report: SyncReport) -> None:
+        """The shared chunks hold this document as it is: the session's own copy goes, the shared show."""
+        from qdrant_client import models
+
+        started = time.perf_counter()
+        seen = self._seen(doc.doc_id)
+        if doc.doc_id in self._own:
+            self.store.delete(self.name, points_selector=models.PointIdsList(points=list(self._points_of(doc.doc_id))))
+            self._own.discard(doc.doc_id)
+        self.hidden.discard(doc.doc_id)
+        if doc.version != 1:  # the shared chunks say version 1: show the session's own count of edits
+            self._shown[doc.doc_id] = (doc.version, doc.title)
+        else:
+            self._shown.pop(doc.doc_id, None)
+        shared = set(self._points_of(doc.doc_id, self.shared.name))
+        report.added += len(shared - seen)
+        report.deleted += len(seen - shared)
+        report.kept += len(shared & seen)
+        report.documents += (doc.doc_id,)
+        report.ms += (time.perf_counter() - started) * 1000
+
+    def _hide(self, doc_id: str) -> None:
+        if self.shared and doc_id in self.shared.texts:
+            self.hidden.add(doc_id)
+
+    def sync(self, corpus: Corpus, doc_ids: list[str] | None = None,
+             progress: Callable[[int, int], None] | None = None, report: SyncReport | None = None) -> SyncReport:
+        """Brings the named documents (all by default) in step with the corpus; progress(done, total)."""
+        report = report or SyncReport()
         ids = doc_ids if doc_ids is not None else list(corpus.documents)
         try:
-            for doc_id in ids:
-                if doc_id in corpus.documents:
-                    self.replace_document(corpus.get(doc_id), report)
+            for done, doc_id in enumerate(ids):
+                doc = corpus.documents.get(doc_id)
+                if self.shared and doc is not None and self.shared.digests.get(doc_id) == doc.digest:
+                    self._use_shared(doc, report)
+                elif doc is not None:
+                    self.replace_document(doc, report, corpus.file_of(doc_id))
+                    self._hide(doc_id)
                 else:  # removed, or the sample set aside
                     self.remove_document(doc_id, report)
+                    self._hide(doc_id)
+                if progress:
+                    progress(done + 1, len(ids))
         except Exception as err:
             raise IndexUnavailable(f"Updating the index failed: {err}") from err
-        self.embedder.save()  # once per sync: not once per document, nor on every question's sentences
+        if report.added:
+            self.embedder.save()  # once per sync: not once per document, nor on every question's sentences
         self.corpus_version = corpus.version
         return report
 
@@ -254,14 +363,27 @@ class Index:
         started = time.perf_counter()
         try:
             vector = self.embedder.embed_query(query)
-            hits = self.store.query_points(self.name, query=vector, limit=k, with_payload=True).points
+            hits = []
+            if self._own:
+                hits += self.store.query_points(self.name, query=vector, limit=k, with_payload=True).points
+            if self.shared and len(self.hidden) < len(self.shared.texts):
+                hits += [self._as_shown(h) for h in self.store.query_points(
+                    self.shared.name, query=vector, limit=k, with_payload=True,
+                    query_filter=_not_these(self.hidden)).points]
         except Exception as err:
             raise IndexUnavailable(f"Retrieval failed: {err}") from err
+        hits = sorted(hits, key=lambda h: -h.score)[:k]
         sources = [Source(h.payload["doc_id"], h.payload["title"], h.payload["version"], round(h.score, 3),
                           h.payload["text"]) for h in hits]
         if key_sentences:
             sources = self._highlight(vector, sources, key_sentences)
         return sources, (time.perf_counter() - started) * 1000
+
+    def _as_shown(self, hit):
+        shown = self._shown.get(hit.payload["doc_id"])
+        if shown:
+            hit.payload = {**hit.payload, "version": shown[0], "title": shown[1]}
+        return hit
 
     def _highlight(self, vector: list[float], sources: list[Source], n: int) -> list[Source]:
         """A 135M model copies a figure from one plain sentence far more reliably than from three
@@ -276,4 +398,8 @@ class Index:
         return [replace(s, highlights=chosen[i]) for i, s in enumerate(sources)]
 
     def count(self) -> int:
-        return self.store.count(self.name, exact=True).count
+        """The chunks retrieval searches: the session's own and the shared ones it does not hide."""
+        own = self.store.count(self.name, exact=True).count if self._created else 0
+        if not self.shared or len(self.hidden) >= len(self.shared.texts):
+            return own
+        return own + self.store.count(self.shared.name, count_filter=_not_these(self.hidden), exact=True).count

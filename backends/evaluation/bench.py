@@ -159,6 +159,8 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
     assert any("14 days" in s.text for s in sources), "the edited passage was not retrieved"
     result["edit_to_fresh_s"] = round(time.perf_counter() - started, 3)
     result["ingest_chunks_per_s"] = _ingest_rate(settings, store, embedder.model)
+    result["sessions"] = _session_starts(settings, store, embedder.model)
+    result["upload"] = _upload_cost(settings, store, embedder)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     if starts:
         result["cold_start_s"] = _median(runs, lambda: _start_once(settings, settings.cache_dir))
@@ -193,6 +195,65 @@ def _ingest_rate(settings: Settings, store, model) -> float:
     return round(report.added / (time.perf_counter() - started), 1)
 
 
+def _rss_mb() -> float:
+    from ..model.engine import _give_back_freed_memory
+    _give_back_freed_memory()
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _pages(settings: Settings, copies: int) -> dict[str, str]:
+    texts = Corpus.from_folder(settings.corpus_dir).original
+    return {f"{doc}-{n}": f"# {doc} (page {n})\n\nPage {n} of the handbook.\n\n{text}"
+            for n in range(copies) for doc, text in texts.items()}
+
+
+def _session_starts(settings: Settings, store, model, copies: int = 100, sessions: int = 3) -> dict:
+    """A new session's start and the memory it adds, over a corpus of a few thousand chunks: as before
+    (a private copy of every chunk per session) and now (an overlay over one shared collection).
+    Vectors are embedded once beforehand, as a running server has them cached."""
+    from ..documents.shared import SharedCollection
+    pages = _pages(settings, copies)
+    embedder = Embedder(model)
+    shared = SharedCollection.for_corpus(Corpus(pages), store, embedder, settings.chunk_chars)
+    figures = {"chunks": shared.chunks, "documents": len(pages)}
+    for label, start in (("private_copy", lambda: Index.build(Corpus(pages), store, embedder, settings.chunk_chars)),
+                         ("shared_overlay", lambda: Index.over(shared, shared.corpus()))):
+        held, before = [], _rss_mb()
+        started = time.perf_counter()
+        for _ in range(sessions):
+            held.append(start())
+        figures[f"{label}_start_s"] = round((time.perf_counter() - started) / sessions, 3)
+        figures[f"{label}_mb"] = round((_rss_mb() - before) / sessions, 1)
+        del held
+    store.delete_collection(shared.name)
+    return figures
+
+
+def _upload_cost(settings: Settings, store, embedder: Embedder, pages: int = 250) -> dict:
+    """A few hundred pages uploaded into a session as one PDF: seconds, and the memory it adds."""
+    try:
+        from fpdf import FPDF  # a PDF writer (requirements-dev): the bench builds its own test file
+    except ImportError:
+        return {"skipped": "fpdf2 is not installed (requirements-dev.txt)"}
+    texts = list(_pages(settings, pages // 9 + 1).values())[:pages]
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=10)
+    for text in texts:
+        pdf.add_page()
+        pdf.multi_cell(0, 5, text.encode("latin-1", "replace").decode("latin-1"))
+    data = bytes(pdf.output())
+    kb = KnowledgeBase.create(settings, store, embedder)
+    before = _rss_mb()
+    started = time.perf_counter()
+    result = kb.add_files([("handbook.pdf", data)], settings.with_(max_upload_mb=200, max_session_chars=10**8))[0]
+    return {"pages": pages, "mb": round(len(data) / 1e6, 1), "chars": result.chars, "chunks": result.chunks,
+            "s": round(time.perf_counter() - started, 2), "adds_mb": round(_rss_mb() - before, 1),
+            "error": result.error or None}
+
+
 def format_bench(result: dict) -> str:
     lines = [f"{result['tokens']} new tokens per answer, median of {result['runs']} runs after a warm-up, "
              "each run timing the figures of a question in turn"]
@@ -204,7 +265,7 @@ def format_bench(result: dict) -> str:
                      f"{q['single_s']:>8} {q['four_way_over_single']:>11} {q['sequential_s']:>12} "
                      f"{q['aggregate_tok_s']:>15} {q['ttft_s']:>6}")
     lines.append(f"llama_cpp_s: {result.get('llama_cpp', '')}")
-    for key in ("edit_to_fresh_s", "ingest_chunks_per_s", "peak_rss_mb", "cold_start_s", "first_start_s",
+    for key in ("edit_to_fresh_s", "ingest_chunks_per_s", "sessions", "upload", "peak_rss_mb", "cold_start_s", "first_start_s",
                 "cloud_first_start_s", "served_rss_mb", "served_rss_how"):
         if key in result:
             lines.append(f"{key}: {result[key]}")
