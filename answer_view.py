@@ -15,6 +15,10 @@ def column_caption(pg: Playground, backend: Backend) -> str:
     else:
         used = f"adapter **{adapter}**: not installed"
     retrieval = "retrieves passages" if backend.uses_retrieval else "no retrieval"
+    contrast = pg.settings.contrast_alpha if backend.uses_retrieval else 0.0
+    if contrast:
+        retrieval += (" · context-aware decoding (" + ("adaptive" if contrast == "adaptive" else f"α = {contrast:g}")
+                      + "): pushed toward what the passages add")
     return f"{backend.description}  \n{pg.engine.label} · {used} · {retrieval}"
 
 

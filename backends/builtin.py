@@ -57,6 +57,9 @@ class RAG(Backend):
     def messages(self, question, sources):
         return grounded_messages(question, sources)
 
+    def twin_messages(self, question):
+        return grounded_messages(question, [])  # the same prompt, the passages taken out
+
 
 @register
 class FineTuned(Backend):

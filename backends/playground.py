@@ -167,6 +167,7 @@ def check_question(question: str, settings: Settings) -> str:
 class Playground:
     def __init__(self, engine: Engine, settings: Settings):
         self.engine, self.settings = engine, settings
+        settings.contrast_alpha  # a bad contrast setting is refused here, not at the first question
 
     def adapter_for(self, backend: Backend) -> str | None:
         return getattr(self.settings, backend.adapter_setting) if backend.adapter_setting else None
@@ -218,7 +219,9 @@ class Playground:
                                   else "; the passages are yours."))
             answer.provenance = Provenance(self.engine.label, adapter, info.corpus_version if info else None,
                                            kb.index.corpus_version if kb else None)
-            rows.append((backend, Prompt(backend.messages(question, answer.sources), adapter)))
+            contrast = self.settings.contrast_alpha if backend.uses_retrieval else 0.0
+            twin = backend.twin_messages(question) if contrast else None
+            rows.append((backend, Prompt(backend.messages(question, answer.sources), adapter, twin, contrast)))
 
         if rows:
             callback = (lambda row, text: on_text(rows[row][0].name, text)) if on_text else None

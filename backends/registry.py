@@ -21,6 +21,10 @@ class Backend:
     def messages(self, question: str, sources: list[Source]) -> list[dict]:
         return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]
 
+    def twin_messages(self, question: str) -> list[dict] | None:
+        """The prompt without its passages, for context-aware decoding; None for a column without passages."""
+        return None
+
 
 _REGISTRY: dict[str, type[Backend]] = {}
 

@@ -35,6 +35,7 @@ class Settings:
     key_sentences: int = _describe(0, "Sentences of the retrieved passages, nearest the question, that RAG and Hybrid are given; 0 gives them the whole passages.")
     qdrant_location: str = _describe(":memory:", "Qdrant: ':memory:' (embedded), a local folder, or a server URL (http://…).")
     qdrant_api_key: str = _describe("", "API key for a Qdrant server URL.")
+    contrast: str = _describe("0", "Context-aware decoding for RAG and Hybrid: alpha of (1+alpha)·logit(with passages) − alpha·logit(without), a number from 0 (off) to 5, or adaptive (alpha set each step by how far the two disagree). See README.")
     max_new_tokens: int = _describe(96, "Most tokens an answer may have.")
     max_question_chars: int = _describe(1000, "Longest question accepted, in characters.")
     max_upload_mb: int = _describe(20, "Largest file a user may upload, in MB.")
@@ -62,6 +63,20 @@ class Settings:
             except ValueError as err:
                 raise ValueError(f"Setting {f.name} must be a whole number, got {raw!r}") from err
         return cls(**values)
+
+    @property
+    def contrast_alpha(self) -> float | str:
+        """The contrast setting checked: 0.0 (off), a number up to 5, or "adaptive"."""
+        value = str(self.contrast).strip().lower()
+        if value == "adaptive":
+            return value
+        try:
+            alpha = 0.0 if value in ("", "off") else float(value)
+        except ValueError:
+            alpha = -1.0
+        if not 0 <= alpha <= 5:
+            raise ValueError(f"Setting contrast must be a number from 0 to 5 or adaptive, got {self.contrast!r}")
+        return alpha
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)

@@ -121,3 +121,45 @@ def test_an_unknown_decoding_setting_is_refused_before_loading(settings):
     from backends import Engine
     with pytest.raises(ValueError, match="decoding must be full or 4bit"):
         Engine.load(settings.with_(decoding="fast"))
+
+
+PASSAGES = [SYSTEM, {"role": "user", "content": "Documents:\nReturns: You may return an item within 14 days of "
+                                                 "delivery.\n\nQuestion: How long do I have to return something?"}]
+TWIN = [SYSTEM, {"role": "user", "content": "Documents:\n\n\nQuestion: How long do I have to return something?"}]
+
+
+def test_context_aware_decoding_scores_tokens_as_transformers_classifier_free_guidance(engine, monkeypatch):
+    """transformers' CFG with the twin as negative prompt and guidance scale 1 + alpha is the same contrast."""
+    import torch
+    from transformers.generation.logits_process import UnbatchedClassifierFreeGuidanceLogitsProcessor
+
+    from backends.model import engine as engine_module
+    monkeypatch.setattr(engine_module, "PLAUSIBLE", 1e-30)  # the reference has no plausibility rule
+    ids = lambda messages: engine.tokenizer(engine.prompt_text(Prompt(messages)), return_tensors="pt",  # noqa: E731
+                                            add_special_tokens=False)["input_ids"]
+    grounded, twin = ids(PASSAGES), ids(TWIN)
+    with torch.inference_mode(), engine.model.disable_adapter():
+        scores = engine.model(grounded).logits[:, -1].float()
+        twin_scores = engine.model(twin).logits[:, -1].float()
+        reference = UnbatchedClassifierFreeGuidanceLogitsProcessor(1.5, engine.model, twin)(grounded, scores.clone())
+    ours, reference = engine_module.contrast_scores(scores, twin_scores, 0.5), reference.float()
+    # the reference takes the twin's log-softmax in the model's dtype, ours in float32: they differ by its rounding
+    assert (ours - reference).abs().max() < 4 * torch.finfo(engine.model.dtype).eps * reference.abs().max()
+    assert set(ours.topk(10).indices.tolist()[0]) == set(reference.topk(10).indices.tolist()[0])
+    plain = engine_module.contrast_scores(scores, twin_scores, 0.0)
+    assert plain.argmax() == scores.argmax()
+
+
+def test_a_contrasted_row_answers_alike_alone_and_beside_other_rows(engine):
+    contrasted = Prompt(PASSAGES, twin=TWIN, contrast=0.5)
+    alone = engine.generate([contrasted], 24)[0].text
+    beside = engine.generate([ask("What is two plus two?"), contrasted, ask("Spell the word cat.")], 24)[1].text
+    assert alone == beside and alone
+    assert engine.generate([Prompt(PASSAGES, twin=TWIN, contrast=0.0)], 24)[0].text == engine.generate([Prompt(PASSAGES)], 24)[0].text
+
+
+def test_adaptive_contrast_answers_and_a_bad_contrast_setting_is_refused(engine, settings):
+    from backends import Playground
+    assert engine.generate([Prompt(PASSAGES, twin=TWIN, contrast="adaptive")], 16)[0].text
+    with pytest.raises(ValueError, match="contrast must be a number from 0 to 5 or adaptive"):
+        Playground(engine, settings.with_(contrast="lots"))
