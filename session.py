@@ -16,7 +16,11 @@ from backends.playground import is_loaded, load_shared
 
 def settings() -> Settings:
     """Read on every run (it is tiny), so the heavy objects below are keyed on what is configured now."""
-    return Settings.load()
+    try:
+        return Settings.load()
+    except ValueError as err:  # a setting out of its range: the operator's to fix, said plainly
+        st.error(f"The playground cannot start: {err}. See the README's Settings table.")
+        st.stop()
 
 
 class _StartupSteps:

@@ -21,14 +21,14 @@ def _ask(args, settings: Settings) -> int:
         get_backend(name)
     edits = [get_edit(name) for name in args.edit or []]
     files = _read_docs(args.docs) if args.docs else []  # unreadable paths fail before the model loads
-    playground = Playground(load_engine(settings), settings)
     kb = None
-    if any(get_backend(n).uses_retrieval for n in names) or edits or files:
+    if any(get_backend(n).uses_retrieval for n in names) or edits or files:  # first: an unreachable store fails fast
         kb = KnowledgeBase.create(settings, *load_knowledge_parts(settings))
         for edit in edits:
             kb.apply_edit(edit)
         if files:
             _only_these(kb, files, settings)
+    playground = Playground(load_engine(settings), settings)
     answers = playground.ask(args.question, kb, names)
     if args.json:
         print(json.dumps({"question": args.question, "edits": [e.name for e in edits],

@@ -14,6 +14,7 @@ from typing import Callable
 from . import builtin  # noqa: F401  (registers the built-in backends)
 from .model.adapters import HOW_TO_GET_ONE
 from .answers import Answer, Provenance, Source, Timings
+from .documents.convert import has_text
 from .documents.corpus import Corpus
 from .documents.edits import PolicyEdit, apply_edit
 from .model.engine import Engine, Prompt
@@ -42,16 +43,29 @@ class KnowledgeBase:
         corpus = shared.corpus()
         return cls(corpus, Index.over(shared, corpus))
 
+    def _change(self, change: Callable[[], list[str]]) -> SyncReport:
+        """change() edits the corpus and names the documents it changed; the index follows. Should the
+        index fail, the corpus is put back as it was, so the two always agree."""
+        saved = dict(self.corpus.documents), dict(self.corpus.original), dict(self.corpus.uploaded)
+        ids = change()
+        try:
+            return self.index.sync(self.corpus, ids)
+        except IndexUnavailable:
+            self.corpus.documents, self.corpus.original, self.corpus.uploaded = saved
+            try:
+                self.index.sync(self.corpus, ids)  # undo whatever part of the change reached the index
+            except IndexUnavailable:
+                pass
+            raise
+
     def apply_edit(self, edit: PolicyEdit) -> SyncReport:
-        doc = apply_edit(self.corpus, edit)
-        return self.index.sync(self.corpus, [doc.doc_id])
+        return self._change(lambda: [apply_edit(self.corpus, edit).doc_id])
 
     def update_document(self, doc_id: str, text: str) -> SyncReport:
-        self.corpus.update(doc_id, text)
-        return self.index.sync(self.corpus, [doc_id])
+        return self._change(lambda: [self.corpus.update(doc_id, text).doc_id])
 
     def reset(self) -> SyncReport:
-        return self.index.sync(self.corpus, self.corpus.reset())
+        return self._change(self.corpus.reset)
 
     def add_files(self, files: list[tuple[str, bytes]], settings: Settings,
                   on_file: Callable[[int, str], None] | None = None) -> list[FileResult]:
@@ -60,12 +74,14 @@ class KnowledgeBase:
         return add_files(self.corpus, self.index, files, limits, on_file)
 
     def remove_document(self, doc_id: str) -> SyncReport:
-        self.corpus.remove(doc_id)
-        return self.index.sync(self.corpus, [doc_id])
+        def remove() -> list[str]:
+            self.corpus.remove(doc_id)
+            return [doc_id]
+        return self._change(remove)
 
     def use_sample(self, on: bool) -> SyncReport:
         """Keeps the sample documents beside the user's own, or answers from the user's own only."""
-        return self.index.sync(self.corpus, self.corpus.use_sample(on))
+        return self._change(lambda: self.corpus.use_sample(on))
 
 
 ENGINE_FIELDS = ("model", "dtype", "decoding", "threads", "adapters_dir", "adapter", "hybrid_adapter", "cache_dir")
@@ -156,8 +172,13 @@ def shipped_sample_version() -> str:
 
 def check_question(question: str, settings: Settings) -> str:
     question = (question or "").strip()
-    if not question:
+    if not has_text(question):  # empty, or only zero-width spaces and the like
         raise ValueError("Type a question first.")
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as err:  # a lone surrogate: from the command line, bytes that are not UTF-8
+        raise ValueError(f"The question is not valid text (character {err.start + 1} cannot be encoded as "
+                         "UTF-8). Retype it and ask again.") from None
     if len(question) > settings.max_question_chars:
         raise ValueError(f"That question is {len(question):,} characters long; the limit is "
                          f"{settings.max_question_chars:,}. Shorten it and ask again.")
@@ -167,7 +188,6 @@ def check_question(question: str, settings: Settings) -> str:
 class Playground:
     def __init__(self, engine: Engine, settings: Settings):
         self.engine, self.settings = engine, settings
-        settings.contrast_alpha  # a bad contrast setting is refused here, not at the first question
 
     def adapter_for(self, backend: Backend) -> str | None:
         return getattr(self.settings, backend.adapter_setting) if backend.adapter_setting else None

@@ -6,6 +6,7 @@ Environment variables win over the secrets file. Each field is read from `PLAYGR
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -15,6 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _describe(default, text: str):
     return field(default=default, metadata={"help": text})
+
+
+# The whole numbers' ranges, checked when the settings are read (README: Settings)
+RANGES = {"threads": (0, 256), "chunk_chars": (100, 4000), "top_k": (1, 10), "key_sentences": (0, 20),
+          "max_new_tokens": (1, 1024), "max_question_chars": (1, 100_000), "max_upload_mb": (1, 1000),
+          "max_documents": (1, 10_000), "max_session_chars": (1000, 10**9)}
+MAX_PASSAGE_CHARS = 16_000  # top_k × chunk_chars: the passages must leave room in the model's 8k-token context
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,22 @@ class Settings:
             except ValueError as err:
                 raise ValueError(f"Setting {f.name} must be a whole number, got {raw!r}") from err
         return cls(**values)
+
+    def __post_init__(self):
+        for name, (low, high) in RANGES.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"Setting {name} must be a whole number from {low:,} to {high:,}, got {value!r}")
+        if self.top_k * self.chunk_chars > MAX_PASSAGE_CHARS:
+            raise ValueError(f"Settings top_k × chunk_chars ({self.top_k} × {self.chunk_chars}) must be at most "
+                             f"{MAX_PASSAGE_CHARS:,} characters, or the passages would not fit the model's context")
+        location = self.qdrant_location.strip()
+        if re.fullmatch(r"[\w.-]+:\d+/?", location):
+            raise ValueError(f"Setting qdrant_location {location!r} looks like a server without its scheme; "
+                             f"write http://{location} (or a folder path for a local store)")
+        self.contrast_alpha  # noqa: B018  (raises for a bad value)
+        if self.dtype not in ("auto", "float32", "bfloat16"):
+            raise ValueError(f"Setting dtype must be auto, float32 or bfloat16, got {self.dtype!r}")
 
     @property
     def contrast_alpha(self) -> float | str:

@@ -59,10 +59,24 @@ class Corpus:
     @classmethod
     def from_folder(cls, folder: str | Path) -> "Corpus":
         folder = Path(folder)
-        files = sorted(folder.glob("*.md"))
+        inside = folder.resolve()
+        # only the folder's own files: a link out of it (to /etc/passwd, say) is never read
+        files = sorted(f for f in folder.glob("*.md") if f.is_file() and not f.is_symlink() and f.resolve().parent == inside)
         if not files:
             raise ValueError(f"No Markdown documents (*.md) in {folder}")
-        return cls({f.stem: f.read_text(encoding="utf-8") for f in files})
+        texts = {}
+        for f in files:
+            if f.stat().st_size > 4 * MAX_DOCUMENT_CHARS:
+                raise ValueError(f"{f} is {f.stat().st_size / 1e6:.1f} MB, over the limit of a document "
+                                 f"({MAX_DOCUMENT_CHARS:,} characters); split it or move it out of the folder.")
+            try:
+                texts[f.stem] = f.read_text(encoding="utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(f"{f} is not UTF-8 text (byte {err.start}).") from None
+            if len(texts[f.stem]) > MAX_DOCUMENT_CHARS:
+                raise ValueError(f"{f} holds {len(texts[f.stem]):,} characters, over the {MAX_DOCUMENT_CHARS:,} "
+                                 "limit of a document; split it or move it out of the folder.")
+        return cls(texts)
 
     @property
     def version(self) -> str:
@@ -80,8 +94,9 @@ class Corpus:
 
     def update(self, doc_id: str, text: str) -> Document:
         """Replaces a document's text; refuses empty or oversized text and leaves the old one intact."""
+        from .convert import has_text
         old = self.get(doc_id)
-        if not text.strip():
+        if not has_text(text):
             raise ValueError(f"{old.title}: a document cannot be empty. Nothing was changed.")
         if len(text) > MAX_DOCUMENT_CHARS:
             raise ValueError(f"{old.title}: {len(text):,} characters is over the {MAX_DOCUMENT_CHARS:,} limit. Nothing was changed.")

@@ -39,11 +39,16 @@ def check_adapter(path: Path, base_fingerprint: str) -> AdapterInfo:
             raise AdapterProblem(f"Adapter folder {path} is incomplete: {needed} is missing. {HOW_TO_GET_ONE}")
     try:
         manifest = json.loads((path / "manifest.json").read_text())
-        json.loads((path / "adapter_config.json").read_text())
+        config = json.loads((path / "adapter_config.json").read_text())
     except ValueError as err:
         raise AdapterProblem(f"Adapter folder {path} is corrupt: {err}. {HOW_TO_GET_ONE}") from err
-    if manifest.get("format") != MANIFEST_FORMAT:
-        raise AdapterProblem(f"Adapter {name}: manifest format {manifest.get('format')!r} is not {MANIFEST_FORMAT!r}. {HOW_TO_GET_ONE}")
+    if not isinstance(config, dict) or config.get("peft_type") != "LORA":
+        found = config.get("peft_type") if isinstance(config, dict) else None
+        raise AdapterProblem(f"Adapter {name}: adapter_config.json is not a LoRA adapter's "
+                             f"(peft_type {found!r}). {HOW_TO_GET_ONE}")
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise AdapterProblem(f"Adapter {name}: manifest format {found!r} is not {MANIFEST_FORMAT!r}. {HOW_TO_GET_ONE}")
     trained_on = manifest.get("base_model", {}).get("fingerprint")
     if trained_on != base_fingerprint:
         raise AdapterProblem(
@@ -54,6 +59,9 @@ def check_adapter(path: Path, base_fingerprint: str) -> AdapterInfo:
         with safe_open(str(path / "adapter_model.safetensors"), framework="pt") as weights:
             if not list(weights.keys()):
                 raise AdapterProblem(f"Adapter folder {path} holds no weights. {HOW_TO_GET_ONE}")
+            broken = next((k for k in weights.keys() if not weights.get_tensor(k).isfinite().all()), None)
+            if broken:  # NaN or infinite weights would answer "<|endoftext|>" over and over
+                raise AdapterProblem(f"Adapter {name} has weights that are not finite numbers ({broken}). {HOW_TO_GET_ONE}")
     except AdapterProblem:
         raise
     except Exception as err:  # safetensors raises its own error types for a damaged file

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .adapters import AdapterInfo, AdapterProblem, check_adapter
+from .adapters import HOW_TO_GET_ONE, AdapterInfo, AdapterProblem, check_adapter
 from .weights import ModelSource, Progress, full_precision_file, load_generator, quiet
 from ..settings import Settings
 
@@ -164,10 +164,14 @@ class Engine:
             return
         from peft import PeftModel
         with self._lock:
-            if isinstance(self.model, PeftModel):
-                self.model.load_adapter(str(path), adapter_name=name)
-            else:
-                self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=name)
+            try:
+                if isinstance(self.model, PeftModel):
+                    self.model.load_adapter(str(path), adapter_name=name)
+                else:
+                    self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=name)
+            except Exception as err:  # a config PEFT cannot use: only the columns on this adapter say so
+                self.problems[name] = f"Adapter {name} could not be attached ({type(err).__name__}: {err}). {HOW_TO_GET_ONE}"
+                return
             self.model.eval()
         self.adapters[name] = info
         self.problems.pop(name, None)

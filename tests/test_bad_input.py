@@ -1,0 +1,102 @@
+"""Bad input a careless user or operator gives: each a clear message or the right behaviour, nothing lost."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from backends import Corpus, KnowledgeBase, Settings, check_question, get_edit, open_store
+from backends.documents.index import IndexUnavailable
+from tests.conftest import REFUND_QUESTION, ROOT, make_adapter
+
+
+def cli(*args, **env):
+    return subprocess.run([sys.executable, "-m", "backends", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **env})
+
+
+def test_a_question_that_is_not_valid_text_is_refused_before_anything_loads():
+    out = subprocess.run([sys.executable, "-m", "backends", "ask", b"refund \xff\xfe window?"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "not valid text" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("question", ["\u200b\u200b\u200b", " \ufeff \u2060 "])
+def test_a_question_of_invisible_characters_is_empty(question, settings):
+    with pytest.raises(ValueError, match="Type a question first"):
+        check_question(question, settings)
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("THREADS", "-1", "threads must be a whole number from 0"),
+    ("CHUNK_CHARS", "0", "chunk_chars must be a whole number from 100"),
+    ("MAX_NEW_TOKENS", "-3", "max_new_tokens must be a whole number from 1"),
+    ("MAX_NEW_TOKENS", "100000", "max_new_tokens must be a whole number from 1 to 1,024"),
+    ("TOP_K", "0", "top_k must be a whole number from 1"),
+    ("TOP_K", "1000", "top_k must be a whole number from 1 to 10"),
+    ("QDRANT_LOCATION", "localhost:6333", "write http://localhost:6333"),
+    ("CONTRAST", "lots", "contrast must be a number from 0 to 5 or adaptive"),
+])
+def test_a_setting_out_of_its_range_exits_with_one_line(name, value, message):
+    out = cli("ask", REFUND_QUESTION, **{f"PLAYGROUND_{name}": value})
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_settings_that_would_overflow_the_context_are_refused():
+    with pytest.raises(ValueError, match="would not fit the model's context"):
+        Settings(top_k=10, chunk_chars=4000)
+
+
+def test_an_unreachable_qdrant_server_exits_with_one_line():
+    out = cli("ask", REFUND_QUESTION, "--backend", "RAG", PLAYGROUND_QDRANT_LOCATION="http://127.0.0.1:9",
+              PLAYGROUND_MAX_NEW_TOKENS="4")
+    assert out.returncode == 2 and "Cannot use Qdrant at http://127.0.0.1:9" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_a_corpus_folder_reads_only_its_own_files_within_the_limits(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "policy.md").write_text("# Policy\n\nReturns within 30 days.")
+    (folder / "passwords.md").symlink_to("/etc/passwd")
+    assert list(Corpus.from_folder(folder).documents) == ["policy"]
+    (folder / "huge.md").write_text("# Huge\n\n" + "Lorem ipsum dolor. " * 40_000)
+    with pytest.raises(ValueError, match="huge.md holds 760,008 characters, over the 500,000"):
+        Corpus.from_folder(folder)
+
+
+def test_a_document_edited_to_invisible_characters_is_refused(kb):
+    with pytest.raises(ValueError, match="cannot be empty"):
+        kb.update_document("warranty", "\u200b\u200b \u200b")
+    assert kb.corpus.get("warranty").version == 1
+
+
+def test_when_the_index_fails_during_an_edit_the_document_keeps_its_old_text(settings, knowledge_parts, tmp_path):
+    store = open_store(settings.with_(qdrant_location=str(tmp_path / "qdrant")))
+    kb = KnowledgeBase.create(settings, store, knowledge_parts[1], corpus=Corpus.from_folder(settings.corpus_dir))
+    before = kb.corpus.get("returns-and-refunds")
+    store.close()  # the store goes away under the session
+    with pytest.raises(IndexUnavailable):
+        kb.apply_edit(get_edit("refund-window"))
+    assert kb.corpus.get("returns-and-refunds") == before and "30 days" in kb.corpus.get("returns-and-refunds").text
+
+
+def test_an_adapter_with_weights_that_are_not_numbers_is_refused(engine, tmp_path):
+    import torch
+    from safetensors.torch import load_file, save_file
+    folder = make_adapter(tmp_path / "nan", engine.source.fingerprint)
+    weights = load_file(folder / "adapter_model.safetensors")
+    first = next(iter(weights))
+    weights[first] = torch.full_like(weights[first], float("nan"))
+    save_file(weights, folder / "adapter_model.safetensors")
+    engine.attach("nan", folder)
+    assert "nan" not in engine.adapters and "not finite" in engine.problems["nan"]
+
+
+def test_an_empty_adapter_config_breaks_only_that_adapter(engine, tmp_path):
+    folder = make_adapter(tmp_path / "empty-config", engine.source.fingerprint)
+    (folder / "adapter_config.json").write_text(json.dumps({}))
+    engine.attach("empty-config", folder)
+    assert "empty-config" not in engine.adapters and "not a LoRA adapter" in engine.problems["empty-config"]
+    assert "larkspur-voice" in engine.adapters  # the engine and its other adapters keep working
