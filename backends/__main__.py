@@ -154,7 +154,8 @@ def _eval(args, settings: Settings) -> int:
 
 def _bench(args, settings: Settings) -> int:
     from .evaluation.bench import format_bench, run_bench
-    result = run_bench(settings, tokens=args.tokens, runs=args.runs, starts=not args.no_starts)
+    result = run_bench(settings, tokens=args.tokens, runs=args.runs, starts=not args.no_starts, copies=args.copies,
+                       pages=args.pages)
     print(json.dumps(result, indent=2) if args.json else format_bench(result))
     return 0
 
@@ -201,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--tokens", type=int, default=128, help="new tokens per answer (forced)")
     bench.add_argument("--runs", type=int, default=3, help="timed runs per figure, after a warm-up")
     bench.add_argument("--no-starts", action="store_true", help="skip the fresh-process start timings")
+    bench.add_argument("--copies", type=int, default=100, help="copies of the sample corpus a new session's start is timed on")
+    bench.add_argument("--pages", type=int, default=250, help="pages of the PDF whose upload is timed")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.set_defaults(run=_bench)
     args = parser.parse_args(argv)

@@ -10,7 +10,7 @@ from tests.conftest import ROOT
 
 def test_bench_json_reports_every_figure():
     out = subprocess.run([sys.executable, "-m", "backends", "bench", "--tokens", "2", "--runs", "1", "--no-starts",
-                          "--json"], cwd=ROOT, capture_output=True, text=True, timeout=900, env=dict(os.environ))
+                          "--copies", "3", "--pages", "12", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=900, env=dict(os.environ))
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout)
     for question in ("base_length", "rag_length"):
@@ -22,5 +22,9 @@ def test_bench_json_reports_every_figure():
     assert result["questions"]["rag_length"]["prompt_tokens"] > 300  # passages make a RAG-length prompt
     assert 0 < result["edit_to_fresh_s"] < 60 and result["ingest_chunks_per_s"] > 0 and result["peak_rss_mb"] > 100
     assert {"cores", "threads", "dtype", "torch", "transformers", "peft"} <= set(result["machine"])
+    sessions = result["sessions"]  # a new session: a private copy of every chunk before, an overlay now
+    assert sessions["chunks"] > 100 and sessions["shared_overlay_start_s"] < sessions["private_copy_start_s"]
+    upload = result["upload"]
+    assert upload["pages"] == 12 and upload["chunks"] > 12 and upload["error"] is None and upload["s"] > 0
     table = format_bench(result)  # the table `make bench` prints
     assert "four/single" in table and "llama_cpp_s" in table and "rag_length" in table

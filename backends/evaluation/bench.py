@@ -115,13 +115,15 @@ def yardstick_cmake_args() -> str:
     return " ".join(options)
 
 
-def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool = True) -> dict:
+def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool = True, copies: int = 100,
+              pages: int = 250) -> dict:
     import torch
     import transformers
     import peft
 
     engine = load_engine(settings)
     playground = Playground(engine, settings)
+    plain = Playground(engine, settings.with_(contrast="0"))
     store, embedder = load_knowledge_parts(settings)
     kb = KnowledgeBase.create(settings, store, embedder)
     names = backend_names()
@@ -136,6 +138,8 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
             last["answers"] = ask(names)
         works = {"four_way_s": four_way, "single_s": lambda: ask(["Base"]),
                  "sequential_s": lambda: [ask([n]) for n in names]}
+        if settings.contrast_alpha:  # the same four columns without the grounded rows' twins, for the cost of them
+            works["four_way_no_twins_s"] = lambda: plain.ask(question, kb, names, max_new_tokens=tokens, force_tokens=True)
         if llama:  # the same four prompts
             works["llama_cpp_sequential_s"] = llama([playground.engine.prompt_text(p) for p in _prompts(playground, kb, names, question)])
         times = _interleaved(runs, works)
@@ -151,6 +155,10 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
             "ttft_s": round(max(a.timings.ttft_ms for a in answering) / 1000, 3),
             "llama_cpp_sequential_s": figures.get("llama_cpp_sequential_s"),
         }
+        if "four_way_no_twins_s" in figures:
+            result["questions"][label]["four_way_no_twins_s"] = figures["four_way_no_twins_s"]
+            result["questions"][label]["twins_cost"] = round(statistics.median(
+                f / p for f, p in zip(times["four_way_s"], times["four_way_no_twins_s"])), 2)
 
     edited = KnowledgeBase.create(settings, store, embedder)
     started = time.perf_counter()
@@ -159,8 +167,8 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
     assert any("14 days" in s.text for s in sources), "the edited passage was not retrieved"
     result["edit_to_fresh_s"] = round(time.perf_counter() - started, 3)
     result["ingest_chunks_per_s"] = _ingest_rate(settings, store, embedder.model)
-    result["sessions"] = _session_starts(settings, store, embedder.model)
-    result["upload"] = _upload_cost(settings, store, embedder)
+    result["sessions"] = _session_starts(settings, store, embedder.model, copies)
+    result["upload"] = _upload_cost(settings, store, embedder, pages)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     if starts:
         result["cold_start_s"] = _median(runs, lambda: _start_once(settings, settings.cache_dir))
@@ -264,6 +272,10 @@ def format_bench(result: dict) -> str:
         lines.append(f"{label:12} {q['columns']:>7} {q['prompt_tokens']:>6} {q['four_way_s']:>10} {llama:>11} "
                      f"{q['single_s']:>8} {q['four_way_over_single']:>11} {q['sequential_s']:>12} "
                      f"{q['aggregate_tok_s']:>15} {q['ttft_s']:>6}")
+    for label, q in result["questions"].items():
+        if "twins_cost" in q:
+            lines.append(f"{label}: four-way with context-aware decoding's twins {q['four_way_s']} s, without "
+                         f"{q['four_way_no_twins_s']} s: {q['twins_cost']}x")
     lines.append(f"llama_cpp_s: {result.get('llama_cpp', '')}")
     for key in ("edit_to_fresh_s", "ingest_chunks_per_s", "sessions", "upload", "peak_rss_mb", "cold_start_s", "first_start_s",
                 "cloud_first_start_s", "served_rss_mb", "served_rss_how"):

@@ -9,6 +9,10 @@ modules; two cores gain nothing from overlapping them anyway.
 The decoding loop is our own rather than `generate`, for one reason measured here: `generate` keeps
 finished rows in the batch, so three short answers waited out a long one and four columns together
 took longer than the same answers one after another.
+
+Two rules of that loop shape what the grounded columns say (README: "How RAG reads"): a row may have a
+twin, its prompt without the passages, decoded in the same batch for context-aware decoding
+(contrast_scores); and an answer ends where it starts repeating a sentence (repeat_at).
 """
 from __future__ import annotations
 

@@ -53,11 +53,12 @@ class TrainingConfig:
     batch_size: int = 8
     memory_passes: int = 3       # memory examples seen this many times an epoch
     reading_passes: int = 1      # reading examples seen this many times an epoch
+    reading_passages: int = 3    # passages a reading example gives (the shipped adapter's; the app's top_k may differ)
     seed: int = 0
     bf16_autocast: bool = True   # only where the CPU has native bf16, or on a GPU
 
     def __post_init__(self):
-        for name in ("rank", "alpha", "epochs", "batch_size", "memory_passes", "reading_passes"):
+        for name in ("rank", "alpha", "epochs", "batch_size", "memory_passes", "reading_passes", "reading_passages"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', ' ')} must be at least 1, not {getattr(self, name)}")
         if not self.learning_rate > 0:
@@ -159,7 +160,8 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
     kb = KnowledgeBase.create(settings, *load_knowledge_parts(settings), corpus=corpus)
     pairs_file, facts_file = data_dir / "voice_train.jsonl", data_dir / "facts.json"
     facts = {k: v for k, v in json.loads(facts_file.read_text()).items() if not k.startswith("_")}
-    examples = build_examples(read_jsonl(pairs_file), facts, kb, settings.top_k, config.seed, settings.key_sentences)
+    examples = build_examples(read_jsonl(pairs_file), facts, kb, config.reading_passages, config.seed,
+                              settings.key_sentences)
 
     model, tokenizer, source = load_generator(settings.with_(dtype="float32"))
     device = "cuda" if torch.cuda.is_available() else "cpu"
