@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import resource
 import statistics
 import subprocess
@@ -246,7 +247,8 @@ def _upload_cost(settings: Settings, store, embedder: Embedder, pages: int = 250
         from fpdf import FPDF  # a PDF writer (requirements-dev): the bench builds its own test file
     except ImportError:
         return {"skipped": "fpdf2 is not installed (requirements-dev.txt)"}
-    texts = list(_pages(settings, pages // 9 + 1).values())[:pages]
+    texts = [re.sub(r"([.?!])(\s|$)", rf"\1 (page {n + 1})\2", text)  # every sentence its own, as in a real handbook
+             for n, text in enumerate(list(_pages(settings, pages // 9 + 1).values())[:pages])]
     pdf = FPDF()
     pdf.set_font("helvetica", size=10)
     for text in texts:
