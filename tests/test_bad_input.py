@@ -100,3 +100,42 @@ def test_an_empty_adapter_config_breaks_only_that_adapter(engine, tmp_path):
     engine.attach("empty-config", folder)
     assert "empty-config" not in engine.adapters and "not a LoRA adapter" in engine.problems["empty-config"]
     assert "larkspur-voice" in engine.adapters  # the engine and its other adapters keep working
+
+
+def test_a_truncated_cached_model_is_found_out_and_rebuilt_not_failed_on(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from backends.model.weights import CACHE_FORMAT, ModelSource, _cached_copy, cache_name
+    source = ModelSource("somewhere", "a model", "gguf:0123456789abcdef", "model.gguf")
+    folder = tmp_path / cache_name(source.fingerprint)
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps({"format": CACHE_FORMAT, "fingerprint": source.fingerprint}))
+    save_file({"w": torch.ones(64, 64)}, folder / "model.safetensors")
+    assert _cached_copy(source, tmp_path) == folder  # whole: used
+    data = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(data[: len(data) // 2])  # a disk that filled up mid-write
+    assert _cached_copy(source, tmp_path) is None and not folder.exists()  # so the next start converts afresh
+
+
+def test_an_abandoned_cache_write_is_cleared_at_the_next_start(tmp_path):
+    from backends.model.weights import _clear_abandoned_writes
+    old, current = tmp_path / ".writing-old", tmp_path / ".writing-now"
+    for folder in (old, current):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"\0" * 1000)
+    os.utime(old, (0, 0))
+    _clear_abandoned_writes(tmp_path)
+    assert not old.exists() and current.exists()  # a write still under way is left alone
+
+
+def test_session_collections_left_in_a_qdrant_folder_by_a_killed_process_are_dropped(settings, tmp_path):
+    from qdrant_client import models
+    where = settings.with_(qdrant_location=str(tmp_path / "qdrant"))
+    store = open_store(where)
+    for name in ("playground-0123456789ab", "handbook"):
+        store.create_collection(name, vectors_config=models.VectorParams(size=4, distance=models.Distance.COSINE))
+    store.close()  # as if killed: nothing dropped its session collection
+    store = open_store(where)
+    assert [c.name for c in store.get_collections().collections] == ["handbook"]  # an ingested one is kept
+    store.close()

@@ -46,9 +46,22 @@ def open_store(settings: Settings):
                                   check_compatibility=False)
             client.get_collections()  # fail now, with a clear message, not at the first question
             return client
-        return QdrantClient(path=location)
+        client = QdrantClient(path=location)
+        _drop_abandoned_overlays(client)
+        return client
     except Exception as err:
         raise IndexUnavailable(f"Cannot use Qdrant at {location}: {err}") from err
+
+
+_OVERLAY = re.compile(r"playground-[0-9a-f]{12}")  # a session's own collection (Index, unnamed)
+
+
+def _drop_abandoned_overlays(client) -> None:
+    """A Qdrant folder is held by one process at a time, so the session collections in it when it opens
+    were left by a process that was killed: dropped, so they do not pile up."""
+    for collection in client.get_collections().collections:
+        if _OVERLAY.fullmatch(collection.name):
+            _drop(client, collection.name)
 
 
 class Embedder:

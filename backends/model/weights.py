@@ -168,7 +168,35 @@ def _cached_copy(source: ModelSource, cache_dir: Path) -> Path | None:
     except (OSError, ValueError):
         return None
     ok = manifest.get("format") == CACHE_FORMAT and manifest.get("fingerprint") == source.fingerprint
-    return folder if ok and (folder / "model.safetensors").is_file() else None
+    if not ok or not _whole_safetensors(folder / "model.safetensors"):
+        shutil.rmtree(folder, ignore_errors=True)  # damaged or stale: converted again, not failed on forever
+        return None
+    return folder
+
+
+def _whole_safetensors(path: Path) -> bool:
+    """Whether a safetensors file is all there: its header parses and its size is what the header says
+    (a copy cut short by a full disk or a killed process fails this, and is rebuilt)."""
+    try:
+        with path.open("rb") as f:
+            length = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(length))
+        end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+        return path.stat().st_size == 8 + length + end
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return False
+
+
+def _clear_abandoned_writes(cache_dir: Path, older_than_s: float = 600) -> None:
+    """Removes the temporary folders of cache writes killed part-way (a write takes seconds, so one
+    untouched for ten minutes is abandoned)."""
+    import time
+    for folder in cache_dir.glob(".writing-*"):
+        try:
+            if time.time() - folder.stat().st_mtime > older_than_s:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _write_cache(model, tokenizer, source: ModelSource, cache_dir: Path) -> None:
@@ -234,6 +262,7 @@ def load_generator(settings: Settings, progress: Progress | None = None):
     source = resolve_generator(settings, progress)
     progress(f"Loading {source.label}", None)
     if source.gguf_file:
+        _clear_abandoned_writes(Path(settings.cache_dir))
         cached = _cached_copy(source, Path(settings.cache_dir))
         if cached is None:
             progress("Converting the GGUF into a cached copy (the first start only: about 20 s)", None)
