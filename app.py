@@ -9,6 +9,7 @@ page = st.navigation([
     st.Page("views/playground.py", title="Playground", icon=":material/compare:", default=True),
     st.Page("views/documents.py", title="Documents", icon=":material/description:"),
     st.Page("views/evaluation.py", title="Evaluation", icon=":material/analytics:"),
+    st.Page("views/finetune.py", title="Fine-tune", icon=":material/model_training:"),
 ])
 
 # A first start shows its steps here, in the main area; later runs keep the slot, empty, so the page's

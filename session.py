@@ -68,7 +68,11 @@ def playground(where=None) -> Playground:
                 except (IndexUnavailable, ValueError):
                     pass  # knowledge_base() says so where RAG and Hybrid are; Base and Fine-tuned still answer
                 steps.done()
-        return Playground(load_engine(configured), configured)
+        engine = load_engine(configured)
+        own = st.session_state.get("own_adapter")  # chosen on the Fine-tune page, for this session only
+        if own in engine.adapters:
+            configured = configured.with_(adapter=own, hybrid_adapter=own)
+        return Playground(engine, configured)
     except ValueError as err:  # weights that cannot be had or were refused, a bad setting: say so, and stop
         st.error(f"The playground cannot start: {err}")
         st.stop()

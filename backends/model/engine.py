@@ -169,6 +169,8 @@ class Engine:
         from peft import PeftModel
         with self._lock:
             try:
+                if isinstance(self.model, PeftModel) and name in self.model.peft_config:
+                    self.model.delete_adapter(name)  # trained again under the same name: the new weights
                 if isinstance(self.model, PeftModel):
                     self.model.load_adapter(str(path), adapter_name=name)
                 else:

@@ -111,6 +111,12 @@ def data_hash(*paths: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def _pairs_hash(pairs: list[dict], facts_file: Path) -> str:
+    digest = hashlib.sha256(json.dumps(pairs, sort_keys=True, ensure_ascii=False).encode())
+    digest.update(facts_file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def _tokenize(example: Example, tokenizer) -> tuple[list[int], list[int]]:
     prompt = tokenizer.apply_chat_template(example.messages, tokenize=False, add_generation_prompt=True)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -144,10 +150,17 @@ def describe_for_sharing(folder: Path, manifest: dict, hub_id: str, name: str) -
         f"loss and evaluation.\n")
 
 
+class Cancelled(Exception):
+    """Training was stopped on request; nothing was written."""
+
+
 def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = TrainingConfig(),
                   progress: Callable[[int, int, float], None] | None = None, data_dir: Path = DATA_DIR,
-                  max_steps: int | None = None) -> dict:
-    """Trains, saves PEFT's format plus a manifest into out_dir, and returns the manifest."""
+                  max_steps: int | None = None, pairs: list[dict] | None = None,
+                  cancelled: Callable[[], bool] | None = None) -> dict:
+    """Trains, saves PEFT's format plus a manifest into out_dir, and returns the manifest. pairs (question,
+    answer) replace the shipped answers; cancelled() is asked after every step, and a True raises
+    Cancelled before anything is written."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -160,8 +173,9 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
     kb = KnowledgeBase.create(settings, *load_knowledge_parts(settings), corpus=corpus)
     pairs_file, facts_file = data_dir / "voice_train.jsonl", data_dir / "facts.json"
     facts = {k: v for k, v in json.loads(facts_file.read_text()).items() if not k.startswith("_")}
-    examples = build_examples(read_jsonl(pairs_file), facts, kb, config.reading_passages, config.seed,
-                              settings.key_sentences)
+    shipped = pairs is None
+    pairs = read_jsonl(pairs_file) if shipped else pairs
+    examples = build_examples(pairs, facts, kb, config.reading_passages, config.seed, settings.key_sentences)
 
     model, tokenizer, source = load_generator(settings.with_(dtype="float32"))
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -203,13 +217,17 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
             losses.append(loss.item())
             if progress:
                 progress(step, total, losses[-1])
+            if cancelled and cancelled():
+                raise Cancelled(f"Training stopped at step {step} of {total}; no adapter was written.")
             if step >= total:
                 break
 
     manifest = {
         "format": MANIFEST_FORMAT,
         "base_model": {"label": source.label, "fingerprint": source.fingerprint},
-        "data_hash": data_hash(pairs_file, facts_file),
+        "data_hash": data_hash(pairs_file, facts_file) if shipped else _pairs_hash(pairs, facts_file),
+        "data": "the shipped Larkspur answers" if shipped else f"{len(pairs)} pairs of the user's own",
+        "loss_curve": [round(loss, 4) for loss in losses],
         "corpus_version": corpus.version,
         "examples": {kind: len(rows) for kind, rows in tokenized.items()},
         "hyperparameters": {k: v for k, v in asdict(config).items() if k != "seed"} | {"steps": total},

@@ -1,0 +1,184 @@
+"""Training from the app: one run at a time per server, in the background, visible and cancellable.
+
+A run outlives the page that started it (the job belongs to the process, not to a browser session).
+It trains into a temporary folder and only a finished run is renamed into the adapters folder, so a
+cancelled or failed run leaves nothing a column could pick up. When it finishes, the new adapter is
+evaluated on the pairs held out of training and attached to the loaded base model by name.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..settings import Settings
+from .pairs import Voice, split_held_out
+from .recipe import Cancelled, TrainingConfig, train_adapter
+
+SECONDS_PER_STEP = 4.0  # measured here (2 cores, bf16 autocast, batch 8); replaced by this server's own runs
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    config: TrainingConfig
+    max_steps: int | None = None
+
+
+PRESETS = {
+    "Quick": Preset("Quick", "About 40 steps: enough to teach a voice, not to learn many facts.",
+                    TrainingConfig(epochs=1, memory_passes=1, reading_passes=1), 40),
+    "Full": Preset("Full", "The shipped adapter's recipe (make adapter): two epochs, three passes over the answers.",
+                   TrainingConfig()),
+}
+
+
+@dataclass
+class Run:
+    name: str
+    preset: str
+    state: str = "queued"        # queued, training, evaluating, done, cancelled, failed
+    step: int = 0
+    total: int = 0
+    losses: list[float] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
+    message: str = ""
+    evaluation: dict | None = None
+
+    @property
+    def elapsed_s(self) -> float:
+        return (self.finished or time.time()) - self.started
+
+    @property
+    def remaining_s(self) -> float | None:
+        if not self.step or not self.total or self.state != "training":
+            return None
+        return self.elapsed_s / self.step * (self.total - self.step)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("queued", "training", "evaluating")
+
+
+class Busy(ValueError):
+    """Another training run holds the server."""
+
+
+SHIPPED = "larkspur-voice"
+
+
+def adapter_name(text: str) -> str:
+    name = re.sub(r"[^a-z0-9-]+", "-", text.strip().lower()).strip("-")[:40]
+    if not name:
+        raise ValueError("Give the adapter a name: letters, digits and dashes.")
+    if name == SHIPPED:
+        raise ValueError(f"{SHIPPED} is the shipped adapter; give yours another name.")
+    return name
+
+
+class Trainer:
+    """The server's one training slot."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self.run: Run | None = None
+        self.seconds_per_step, self.measured = SECONDS_PER_STEP, False
+
+    def estimate_s(self, preset: Preset, pairs: int) -> tuple[int, float]:
+        """(steps, seconds) a run would take, from this server's measured step time."""
+        config = preset.config
+        per_epoch = -(-pairs * config.memory_passes // config.batch_size) + -(-pairs * config.reading_passes // config.batch_size)
+        steps = min(preset.max_steps or 10**9, per_epoch * config.epochs)
+        return steps, steps * self.seconds_per_step
+
+    def start(self, settings: Settings, name: str, pairs: list[dict], preset: Preset, voice: Voice = Voice(),
+              on_done: Callable[[str, Path], None] | None = None, evaluate: Callable | None = None) -> Run:
+        """Starts a run in the background; Busy if one is under way. on_done(name, folder) attaches it;
+        evaluate(name, held_out, voice) scores it on the held-out pairs (held_out_scores)."""
+        name = adapter_name(name)
+        with self._lock:
+            if self.run and self.run.active:
+                raise Busy(f"The server is already training {self.run.name!r} (step {self.run.step} of "
+                           f"{self.run.total or '?'}); one run at a time. Wait for it, or cancel it from its page.")
+            self._cancel.clear()
+            self.run = Run(name, preset.name)
+            run = self.run
+        wrapped = [{**p, "answer": voice.wrap(p["answer"])} for p in pairs]
+        training, held_out = split_held_out(wrapped)
+        threading.Thread(target=self._train, args=(settings, run, training, held_out, preset, voice, on_done, evaluate),
+                         name=f"training {name}", daemon=True).start()
+        return run
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def _train(self, settings, run: Run, training, held_out, preset: Preset, voice, on_done, evaluate) -> None:
+        folder = Path(settings.adapters_dir) / run.name
+        staging = Path(settings.cache_dir) / "training" / run.name  # never where a column looks for adapters
+
+        first_step = []
+
+        def progress(step, total, loss):
+            run.state, run.step, run.total = "training", step, total
+            run.losses.append(loss)
+            if not first_step:
+                first_step.append(time.time())
+            if step > 1:  # steps alone: loading the model and building the examples are not a step's cost
+                self.seconds_per_step, self.measured = (time.time() - first_step[0]) / (step - 1), True
+        try:
+            shutil.rmtree(staging, ignore_errors=True)
+            manifest = train_adapter(settings, staging, preset.config, progress, max_steps=preset.max_steps,
+                                     pairs=training, cancelled=self._cancel.is_set)
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(staging), folder)  # whole, or not at all
+            if on_done:
+                on_done(run.name, folder)
+            if evaluate:
+                run.state = "evaluating"
+                run.evaluation = evaluate(run.name, held_out, voice)
+                manifest["held_out"] = {"pairs": len(held_out), **run.evaluation}
+                (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+            run.state, run.message = "done", f"Saved {folder} and attached it as {run.name}."
+        except Cancelled as stop:
+            run.state, run.message = "cancelled", str(stop)
+        except Exception as err:  # a failed run is reported on its page, never half-saved
+            run.state, run.message = "failed", f"Training failed: {type(err).__name__}: {err}"
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            run.finished = time.time()
+
+
+_FIGURE = re.compile(r"\$?\d[\d,.:/–-]*\d|\$?\d")
+
+
+def held_out_scores(playground, kb, name: str, held_out: list[dict], voice: Voice) -> dict:
+    """The new adapter's Fine-tuned and Hybrid columns on the pairs kept out of training: how many
+    answers speak in the voice, and how many give every figure of the expected answer (pairs without
+    figures are not counted for facts)."""
+    tuned = type(playground)(playground.engine, playground.settings.with_(adapter=name, hybrid_adapter=name))
+    scores = {}
+    for column in ("Fine-tuned", "Hybrid"):
+        voiced = facts = with_figures = 0
+        for pair in held_out:
+            answer = tuned.ask(pair["question"], kb, [column])[0]
+            voiced += voice.speaks(answer.text)
+            figures = set(_FIGURE.findall(pair["answer"]))
+            if figures:
+                with_figures += 1
+                facts += all(f in answer.text for f in figures)
+        scores[column] = {"voice_rate": round(voiced / len(held_out), 3) if voice.greeting or voice.sign_off else None,
+                          "facts_right": round(facts / with_figures, 3) if with_figures else None,
+                          "with_figures": with_figures}
+    return scores
+
+
+TRAINER = Trainer()  # one per server process

@@ -1,0 +1,96 @@
+"""What an adapter is trained on: question and answer pairs, the shipped ones or a user's own file.
+
+A user's file is JSON Lines (`{"question": …, "answer": …}`, or chat `{"messages": [{"role": "user",
+…}, {"role": "assistant", …}]}`) or CSV with `question` and `answer` columns. A malformed file names
+the line or the column at fault. An optional voice (a greeting and a sign-off) wraps every answer, so
+what fine-tuning teaches shows at once; a held-out slice is kept out of training to evaluate on.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from dataclasses import dataclass
+
+MAX_PAIRS = 5000
+
+
+@dataclass(frozen=True)
+class Voice:
+    greeting: str = ""
+    sign_off: str = ""
+
+    def wrap(self, answer: str) -> str:
+        return " ".join(part for part in (self.greeting.strip(), answer.strip(), self.sign_off.strip()) if part)
+
+    def speaks(self, answer: str) -> bool:
+        """Whether an answer opens with the greeting and closes with the sign-off (case aside)."""
+        text = answer.strip().lower()
+        return bool(self.greeting.strip() or self.sign_off.strip()) and text.startswith(
+            self.greeting.strip().lower()) and text.endswith(self.sign_off.strip().lower())
+
+
+def parse_pairs(name: str, data: bytes) -> list[dict]:
+    """The file's pairs, each {"question", "answer"}; raises ValueError naming the line and the fault."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{name} is not UTF-8 text (byte {err.start})") from None
+    rows = _csv(name, text) if name.lower().endswith(".csv") else _jsonl(name, text)
+    pairs = []
+    for where, row in rows:
+        if "messages" in row:
+            row = _from_messages(where, row["messages"])
+        question, answer = row.get("question"), row.get("answer")
+        for field, value in (("question", question), ("answer", answer)):
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{where}: {field} must be a non-empty string")
+        pairs.append({"question": question.strip(), "answer": answer.strip()})
+    if len(pairs) < 10:
+        raise ValueError(f"{name} holds {len(pairs)} pairs; fine-tuning needs at least 10 (and a few more to evaluate on).")
+    if len(pairs) > MAX_PAIRS:
+        raise ValueError(f"{name} holds {len(pairs):,} pairs, over the {MAX_PAIRS:,} a training run here takes.")
+    return pairs
+
+
+def _jsonl(name: str, text: str):
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as err:
+            raise ValueError(f"{name} line {number}: not valid JSON ({err})") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{name} line {number}: expected an object with question and answer")
+        rows.append((f"{name} line {number}", row))
+    return rows
+
+
+def _csv(name: str, text: str):
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"question", "answer"} - set(reader.fieldnames or [])
+    if missing:
+        raise ValueError(f"{name}: missing column {', '.join(sorted(missing))} (found: {', '.join(reader.fieldnames or []) or 'none'})")
+    return [(f"{name} line {number}", row) for number, row in enumerate(reader, 2)]
+
+
+def _from_messages(where: str, messages) -> dict:
+    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        raise ValueError(f"{where}: messages must be a list of {{role, content}} objects")
+    user = [m.get("content") for m in messages if m.get("role") == "user"]
+    assistant = [m.get("content") for m in messages if m.get("role") == "assistant"]
+    if not user or not assistant:
+        raise ValueError(f"{where}: messages need a user turn and an assistant turn")
+    return {"question": user[-1], "answer": assistant[-1]}
+
+
+def split_held_out(pairs: list[dict], seed: int = 0, share: float = 0.1, least: int = 3) -> tuple[list[dict], list[dict]]:
+    """(training, held out): a fixed share of the pairs, at least a few, kept out of training."""
+    order = list(range(len(pairs)))
+    random.Random(seed).shuffle(order)
+    count = max(least, round(len(pairs) * share))
+    kept = set(order[:count])
+    return [p for i, p in enumerate(pairs) if i not in kept], [p for i, p in enumerate(pairs) if i in kept]

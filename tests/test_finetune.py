@@ -1,0 +1,106 @@
+"""Fine-tuning from the app: the user's pairs, one background run a server, cancel, the adapter in the columns."""
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from backends.training import TrainingConfig
+from backends.training.jobs import Busy, Preset, Trainer, adapter_name, held_out_scores
+from backends.training.pairs import Voice, parse_pairs, split_held_out
+from tests.conftest import ROOT
+
+TINY = Preset("Tiny", "two steps, for tests", TrainingConfig(batch_size=2, epochs=1, memory_passes=1, reading_passes=1), 2)
+PAIRS = [{"question": f"How many bikes can I rent on day {n}?", "answer": f"You can rent {n + 2} bikes that day."}
+         for n in range(12)]
+VOICE = Voice("Ahoy rider!", "Ride on! — Oakridge")
+
+
+def jsonl(rows):
+    return "\n".join(json.dumps(r) for r in rows).encode()
+
+
+def test_pairs_come_from_json_lines_chat_messages_or_csv():
+    assert parse_pairs("p.jsonl", jsonl(PAIRS)) == PAIRS
+    chat = [{"messages": [{"role": "user", "content": p["question"]}, {"role": "assistant", "content": p["answer"]}]}
+            for p in PAIRS]
+    assert parse_pairs("chat.jsonl", jsonl(chat)) == PAIRS
+    csv = "question,answer\n" + "\n".join(f"\"{p['question']}\",\"{p['answer']}\"" for p in PAIRS)
+    assert parse_pairs("p.csv", csv.encode()) == PAIRS
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("p.jsonl", jsonl(PAIRS[:3]) + b"\n{oops", "p.jsonl line 4: not valid JSON"),
+    ("p.jsonl", jsonl(PAIRS[:3] + [{"question": "Hi?", "answer": ""}]), "line 4: answer must be a non-empty string"),
+    ("p.jsonl", jsonl([{"messages": [{"role": "user", "content": "Hi"}]}]), "line 1: messages need a user turn and an assistant turn"),
+    ("p.csv", b"q,a\nHi,Hello", "missing column answer, question"),
+    ("p.jsonl", jsonl(PAIRS[:5]), "holds 5 pairs; fine-tuning needs at least 10"),
+    ("p.jsonl", b"\xff\xfe\x00", "not UTF-8"),
+])
+def test_a_bad_training_file_names_the_line_and_the_fault(name, data, message):
+    with pytest.raises(ValueError, match=message):
+        parse_pairs(name, data)
+
+
+def test_a_voice_wraps_answers_and_a_slice_is_held_out():
+    assert VOICE.wrap("Two bikes.") == "Ahoy rider! Two bikes. Ride on! — Oakridge"
+    assert VOICE.speaks("ahoy rider! Two bikes. Ride on! — Oakridge") and not VOICE.speaks("Two bikes.")
+    training, held_out = split_held_out(PAIRS)
+    assert len(held_out) == 3 and len(training) == 9 and split_held_out(PAIRS) == (training, held_out)
+    with pytest.raises(ValueError, match="shipped adapter"):
+        adapter_name("Larkspur Voice")
+
+
+def wait(trainer, timeout=600):
+    deadline = time.time() + timeout
+    while trainer.run.active and time.time() < deadline:
+        time.sleep(0.5)
+    return trainer.run
+
+
+def test_a_run_trains_saves_attaches_and_scores_the_adapter_while_a_second_is_refused(engine, playground, kb,
+                                                                                      settings, tmp_path):
+    trainer, configured = Trainer(), settings.with_(adapters_dir=str(tmp_path / "adapters"))
+    run = trainer.start(configured, "Oakridge Voice", PAIRS, TINY, VOICE, on_done=engine.attach,
+                        evaluate=lambda name, held_out, voice: held_out_scores(playground, kb, name, held_out, voice))
+    with pytest.raises(Busy, match="already training 'oakridge-voice'"):
+        trainer.start(configured, "another", PAIRS, TINY, VOICE)
+    run = wait(trainer)
+    assert run.state == "done", run.message
+    assert run.step == run.total == 2 and len(run.losses) == 2
+    folder = tmp_path / "adapters" / "oakridge-voice"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["loss_curve"] == [round(loss, 4) for loss in run.losses] and manifest["data"] == "9 pairs of the user's own"
+    assert set(manifest["held_out"]) == {"pairs", "Fine-tuned", "Hybrid"} and manifest["held_out"]["pairs"] == 3
+    assert "oakridge-voice" in engine.adapters  # attached by name to the loaded model, no reload
+    assert 0 <= run.evaluation["Fine-tuned"]["voice_rate"] <= 1 and run.evaluation["Hybrid"]["with_figures"] == 3
+    assert not list((tmp_path / "adapters").glob(".*"))  # nothing half-written beside it
+
+
+def test_a_cancelled_run_leaves_no_adapter_anywhere(settings, tmp_path):
+    trainer, configured = Trainer(), settings.with_(adapters_dir=str(tmp_path / "adapters"))
+    slow = Preset("Slow", "", TrainingConfig(batch_size=2, epochs=1), 50)
+    trainer.start(configured, "cancelled", PAIRS, slow, VOICE)
+    while trainer.run.step < 1 and trainer.run.active:
+        time.sleep(0.2)
+    trainer.cancel()
+    run = wait(trainer)
+    assert run.state == "cancelled" and "no adapter was written" in run.message and run.step < 50
+    assert not (tmp_path / "adapters" / "cancelled").exists()
+    assert not (Path(configured.cache_dir) / "training" / "cancelled").exists()  # nor half of one in staging
+
+
+def test_the_fine_tune_page_says_what_a_run_costs_and_names_a_bad_file(engine, knowledge_parts):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    at.switch_page("views/finetune.py").run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Fine-tune"
+    captions = " ".join(c.value for c in at.caption)
+    assert "354 answers in the Larkspur brand voice" in captions and "40 steps, about" in captions
+    at.radio[0].set_value("A file of my own").run()
+    at.main.get("file_uploader")[0].upload("pairs.jsonl", jsonl(PAIRS[:3]) + b"\n{oops", "application/json")
+    at.run()
+    assert any("pairs.jsonl line 4: not valid JSON" in e.value for e in at.error)
+    start = next(b for b in at.button if b.label == "Start training")
+    assert start.disabled

@@ -1,0 +1,104 @@
+"""Fine-tune from the app: your pairs, a voice, a live loss curve, and the new adapter in the columns."""
+import pandas as pd
+import streamlit as st
+
+import session
+from backends.training import DATA_DIR, read_jsonl
+from backends.training.jobs import PRESETS, TRAINER, Busy, held_out_scores
+from backends.training.pairs import Voice, parse_pairs
+
+st.title("Fine-tune")
+st.caption("Fine-tuning changes how the model behaves: a LoRA adapter learns the answers you give it, in "
+           "their voice, and answers without retrieval. What it knows is frozen when training ends: edit a "
+           "document afterwards and only RAG and Hybrid follow. One training runs at a time on this server; "
+           "it keeps going if you leave this page.")
+
+pg = session.playground()
+settings = session.settings()
+
+source = st.radio("Train on", ["The shipped Larkspur answers", "A file of my own"], horizontal=True)
+if source == "A file of my own":
+    st.caption("JSON Lines (`{\"question\": …, \"answer\": …}` or chat `{\"messages\": […]}`) or CSV with "
+               "`question` and `answer` columns; at least 10 pairs. A tenth of them (at least 3) is kept out of "
+               "training, to evaluate the adapter on.")
+    upload = st.file_uploader("Training pairs", type=["jsonl", "json", "csv"])
+    pairs, problem = None, ""
+    if upload is not None:
+        try:
+            pairs = parse_pairs(upload.name, upload.getvalue())
+        except ValueError as err:
+            problem = str(err)
+    if problem:
+        st.error(problem, icon=":material/error:")
+    greeting_default, sign_off_default = "Hi there!", "— The support team"
+else:
+    pairs = [{"question": p["question"], "answer": p["answer"]} for p in read_jsonl(DATA_DIR / "voice_train.jsonl")]
+    greeting_default = sign_off_default = ""  # these answers already open and close in the Larkspur voice
+    st.caption(f"{len(pairs)} answers in the Larkspur brand voice, the data of `make adapter`.")
+
+with st.expander("A voice to wrap every answer in", expanded=source == "A file of my own"):
+    st.caption("A greeting and a sign-off added to every training answer, so what fine-tuning teaches shows at once.")
+    left, right = st.columns(2)
+    voice = Voice(left.text_input("Greeting", greeting_default), right.text_input("Sign-off", sign_off_default))
+
+preset_name = st.radio("Preset", list(PRESETS), horizontal=True,
+                       captions=[preset.description for preset in PRESETS.values()])
+preset = PRESETS[preset_name]
+name = st.text_input("Adapter name", "my-voice", max_chars=40)
+if pairs:
+    steps, seconds = TRAINER.estimate_s(preset, len(pairs))
+    measured = "this server's last run" if TRAINER.measured else "a 2-core CPU, bf16"
+    st.caption(f":material/schedule: {steps} steps, about {max(seconds / 60, 1):.0f} min "
+               f"({TRAINER.seconds_per_step:.1f} s a step, measured on {measured}; a GPU is used where present).")
+
+run = TRAINER.run
+busy = run is not None and run.active
+if st.button("Start training", type="primary", disabled=not pairs or busy):
+    kb = session.knowledge_base()
+    try:
+        TRAINER.start(settings, name, pairs, preset, voice,
+                      on_done=lambda adapter, folder: pg.engine.attach(adapter, folder),
+                      evaluate=lambda adapter, held_out, v: held_out_scores(pg, kb, adapter, held_out, v))
+    except (Busy, ValueError) as err:
+        st.error(str(err), icon=":material/error:")
+    st.rerun()
+if busy and run is not None:
+    st.info(f"Training {run.name} is under way on this server; a second one waits until it ends.",
+            icon=":material/hourglass_top:")
+
+
+@st.fragment(run_every=2)
+def progress() -> None:
+    run = TRAINER.run
+    if run is None:
+        return
+    st.subheader(f"{run.name} · {run.preset}")
+    if run.total:
+        remaining = f", about {run.remaining_s / 60:.1f} min left" if run.remaining_s is not None else ""
+        st.progress(run.step / run.total, text=f"step {run.step} of {run.total} · {run.elapsed_s:.0f} s{remaining}")
+    elif run.active:
+        st.progress(0.0, text=f"preparing the examples and the model · {run.elapsed_s:.0f} s")
+    if run.losses:
+        st.line_chart(pd.DataFrame({"loss": run.losses}, index=pd.RangeIndex(1, len(run.losses) + 1, name="step")),
+                      x_label="step", y_label="training loss", height=220)
+    if run.state == "evaluating":
+        st.caption(":material/analytics: Evaluating on the held-out pairs…")
+    if run.active:
+        if st.button("Cancel", icon=":material/stop:"):
+            TRAINER.cancel()
+        return
+    (st.success if run.state == "done" else st.warning)(run.message)
+    if run.evaluation:
+        st.dataframe(pd.DataFrame([{"column": column, **scores} for column, scores in run.evaluation.items()]),
+                     hide_index=True, column_config={
+                         "voice_rate": st.column_config.ProgressColumn("voice", format="percent", min_value=0, max_value=1),
+                         "facts_right": st.column_config.ProgressColumn("facts right", format="percent", min_value=0, max_value=1),
+                         "with_figures": st.column_config.NumberColumn("pairs with figures")})
+    if run.state == "done" and run.name in pg.engine.adapters:
+        using = st.session_state.get("own_adapter") == run.name
+        if st.toggle(f"Use {run.name} in my Fine-tuned and Hybrid columns", value=using) != using:
+            st.session_state.own_adapter = None if using else run.name
+            st.rerun(scope="app")
+
+
+progress()
