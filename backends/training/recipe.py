@@ -56,6 +56,7 @@ class TrainingConfig:
     reading_passages: int = 3    # passages a reading example gives (the shipped adapter's; the app's top_k may differ)
     seed: int = 0
     bf16_autocast: bool = True   # only where the CPU has native bf16, or on a GPU
+    checkpointing: bool = False  # recompute activations in the backward pass: far less memory, a little slower
 
     def __post_init__(self):
         for name in ("rank", "alpha", "epochs", "batch_size", "memory_passes", "reading_passes", "reading_passages"):
@@ -183,6 +184,8 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
     model = get_peft_model(model.to(device), LoraConfig(
         r=config.rank, lora_alpha=config.alpha, target_modules=list(config.target_modules), lora_dropout=0.0,
         task_type="CAUSAL_LM"))
+    if config.checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
     tokenized = {kind: [_tokenize(e, tokenizer) for e in examples if e.kind == kind] for kind in ("memory", "reading")}
     passes = {"memory": config.memory_passes, "reading": config.reading_passes}
