@@ -150,3 +150,26 @@ def test_upload_a_pdf_and_a_word_file_ask_them_and_edit_the_pdf(server, browser,
     expect(column(page, "RAG")).to_contain_text("oakridge-returns.pdf · version 2", timeout=WAIT_MS)
     expect(column(page, "RAG")).to_contain_text("Before the edit")
     page.screenshot(path=str(ARTIFACTS / "5-own-edit.png"), full_page=True)
+
+
+def test_fine_tune_on_a_file_of_my_own_shows_the_loss_live_and_cancel_leaves_no_adapter(server, browser, tmp_path):
+    import json
+    pairs = [{"question": f"How many bikes can I rent on day {n}?", "answer": f"You can rent {n + 2} bikes."}
+             for n in range(20)]
+    (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(p) for p in pairs))
+    page = browser.new_context(viewport={"width": 1600, "height": 1400}).new_page()
+    page.goto(f"{server}/finetune")
+    page.get_by_text("A file of my own").click()
+    settled(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(tmp_path / "pairs.jsonl"))
+    expect(page.get_by_text("40 steps, about")).to_be_visible(timeout=WAIT_MS)  # the cost, before starting
+    page.get_by_label("Adapter name").fill("browser-check")
+    page.get_by_label("Adapter name").press("Enter")
+    settled(page)
+    page.get_by_role("button", name="Start training").click()
+    expect(page.get_by_text("step 2 of 40")).to_be_visible(timeout=WAIT_MS)  # live, without touching the page
+    expect(page.locator('[data-testid="stVegaLiteChart"], [data-testid="stArrowVegaLiteChart"]').first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "6-fine-tuning.png"), full_page=True)
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_text("no adapter was written")).to_be_visible(timeout=WAIT_MS)
+    assert not (ROOT / "adapters" / "browser-check").exists()
