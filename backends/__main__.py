@@ -109,18 +109,34 @@ def _edits(args, settings: Settings) -> int:
 
 
 def _train(args, settings: Settings) -> int:
+    from dataclasses import replace
     from pathlib import Path
 
     from .training import train_adapter
+    from .training.jobs import PRESETS
+    from .training.pairs import Voice, parse_pairs
+    pairs = None
+    if args.data:  # a file of the user's own, read (and refused with its line) before the model loads
+        if not args.out:
+            raise ValueError("--data needs --out DIR, so the shipped adapter is never overwritten.")
+        data = Path(args.data)
+        if not data.is_file():
+            raise ValueError(f"{data}: no such file.")
+        voice = Voice(args.greeting or "", args.sign_off or "")
+        pairs = [{**p, "answer": voice.wrap(p["answer"])} for p in parse_pairs(data.name, data.read_bytes())]
+    preset = PRESETS[args.preset.capitalize()] if args.preset else None
     config = TrainingConfig(epochs=args.epochs, seed=args.seed, rank=args.rank, alpha=args.alpha, learning_rate=args.lr,
                             memory_passes=args.memory_passes, reading_passes=args.reading_passes)
+    if preset:
+        config = replace(preset.config, seed=args.seed)
     out = Path(args.out or Path(settings.adapters_dir) / settings.adapter)
     started = time.time()
 
     def progress(step, total, loss):
         print(f"step {step}/{total}  loss {loss:.3f}  {time.time() - started:.0f} s", flush=True)
 
-    manifest = train_adapter(settings, out, config, progress, max_steps=args.steps)
+    manifest = train_adapter(settings, out, config, progress, max_steps=args.steps or (preset.max_steps if preset else None),
+                             pairs=pairs)
     print(f"saved {out} (final loss {manifest['final_loss']}, {manifest['training_seconds']} s)")
     if args.evaluate:
         from .evaluation import HELD_OUT, evaluate, format_table, load_questions
@@ -189,6 +205,11 @@ def main(argv: list[str] | None = None) -> int:
                        help="memory examples (bare questions: the Fine-tuned prompt) seen this many times an epoch")
     train.add_argument("--reading-passes", type=int, default=defaults.reading_passes,
                        help="reading examples (questions with passages: the Hybrid prompt) seen this many times an epoch")
+    train.add_argument("--data", help="train on this file of your own instead (JSON Lines or CSV of question/answer pairs)")
+    train.add_argument("--greeting", help="with --data: a greeting to open every answer with")
+    train.add_argument("--sign-off", help="with --data: a sign-off to close every answer with")
+    train.add_argument("--preset", choices=["quick", "full"], help="the app's presets (quick: 40 steps of 4 examples); "
+                       "replaces the recipe options")
     train.add_argument("--evaluate", action="store_true", help="then evaluate on the held-out questions and record it")
     train.set_defaults(run=_train)
     evaluation = commands.add_parser("eval", help="every backend on every question, before and after the edits")

@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from backends.training import TrainingConfig
-from backends.training.jobs import Busy, Preset, Trainer, adapter_name, held_out_scores
+from backends.training.jobs import Busy, Preset, Trainer, adapter_name, delete_adapter, held_out_scores, made_in_app
 from backends.training.pairs import Voice, parse_pairs, split_held_out
 from tests.conftest import ROOT
 
@@ -35,7 +35,11 @@ def test_pairs_come_from_json_lines_chat_messages_or_csv():
     ("p.jsonl", jsonl(PAIRS[:3] + [{"question": "Hi?", "answer": ""}]), "line 4: answer must be a non-empty string"),
     ("p.jsonl", jsonl([{"messages": [{"role": "user", "content": "Hi"}]}]), "line 1: messages need a user turn and an assistant turn"),
     ("p.csv", b"q,a\nHi,Hello", "missing column answer, question"),
-    ("p.jsonl", jsonl(PAIRS[:5]), "holds 5 pairs; fine-tuning needs at least 10"),
+    ("p.jsonl", jsonl(PAIRS[:5]), "holds 5 usable pairs; fine-tuning needs at least 8"),
+    ("p.jsonl", jsonl(PAIRS + [{"question": PAIRS[1]["question"].upper(), "answer": "Two."}]),
+     "p.jsonl line 13: the same question as p.jsonl line 2"),
+    ("p.jsonl", jsonl(PAIRS[:9] + [{"question": "Tell me everything?", "answer": "x " * 800}]),
+     "line 10: the answer is 1,599 characters; training keeps answers under 1,000"),
     ("p.jsonl", b"\xff\xfe\x00", "not UTF-8"),
 ])
 def test_a_bad_training_file_names_the_line_and_the_fault(name, data, message):
@@ -76,6 +80,11 @@ def test_a_run_trains_saves_attaches_and_scores_the_adapter_while_a_second_is_re
     assert "oakridge-voice" in engine.adapters  # attached by name to the loaded model, no reload
     assert 0 <= run.evaluation["Fine-tuned"]["voice_rate"] <= 1 and run.evaluation["Hybrid"]["with_figures"] == 3
     assert not list((tmp_path / "adapters").glob(".*"))  # nothing half-written beside it
+    assert manifest["made_in"] == "the app's Fine-tune page" and made_in_app(engine) == ["oakridge-voice"]
+    with pytest.raises(ValueError, match="not made on the Fine-tune page"):
+        delete_adapter(engine, "larkspur-voice")  # the shipped adapter is never deleted from the app
+    delete_adapter(engine, "oakridge-voice")
+    assert "oakridge-voice" not in engine.adapters and not folder.exists() and "larkspur-voice" in engine.adapters
 
 
 def test_a_cancelled_run_leaves_no_adapter_anywhere(settings, tmp_path):
@@ -104,3 +113,26 @@ def test_the_fine_tune_page_says_what_a_run_costs_and_names_a_bad_file(engine, k
     assert any("pairs.jsonl line 4: not valid JSON" in e.value for e in at.error)
     start = next(b for b in at.button if b.label == "Start training")
     assert start.disabled
+
+
+def test_train_from_the_command_line_on_a_file_then_ask_with_that_adapter(tmp_path):
+    import os
+    import subprocess
+    import sys
+    (tmp_path / "pairs.jsonl").write_bytes(jsonl(PAIRS))
+    run = lambda *args, **env: subprocess.run([sys.executable, "-m", "backends", *args], cwd=ROOT,  # noqa: E731
+                                              capture_output=True, text=True, timeout=600,
+                                              env={**os.environ, "PLAYGROUND_MAX_NEW_TOKENS": "16", **env})
+    out = run("train", "--data", str(tmp_path / "pairs.jsonl"), "--greeting", "Ahoy rider!", "--preset", "quick",
+              "--steps", "2", "--out", str(tmp_path / "a" / "myvoice"))
+    assert out.returncode == 0, out.stderr
+    assert "step 2/2" in out.stdout and (tmp_path / "a" / "myvoice" / "manifest.json").is_file()
+    out = run("ask", "How many bikes can I rent on day 30?", "--backend", "Fine-tuned", "--json",
+              PLAYGROUND_ADAPTERS_DIR=str(tmp_path / "a"), PLAYGROUND_ADAPTER="myvoice")
+    assert out.returncode == 0, out.stderr
+    answer = json.loads(out.stdout)["answers"][0]
+    assert answer["provenance"]["adapter"] == "myvoice" and not answer["error"]
+    for args, message in [(("train", "--data", str(tmp_path / "pairs.jsonl")), "--data needs --out DIR"),
+                          (("train", "--data", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "b")), "no such file")]:
+        out = run(*args)
+        assert out.returncode == 2 and message in out.stderr

@@ -4,7 +4,7 @@ import streamlit as st
 
 import session
 from backends.training import DATA_DIR, read_jsonl
-from backends.training.jobs import PRESETS, TRAINER, Busy, held_out_scores
+from backends.training.jobs import PRESETS, TRAINER, Busy, delete_adapter, held_out_scores, made_in_app
 from backends.training.pairs import Voice, parse_pairs
 
 st.title("Fine-tune")
@@ -19,7 +19,7 @@ settings = session.settings()
 source = st.radio("Train on", ["The shipped Larkspur answers", "A file of my own"], horizontal=True)
 if source == "A file of my own":
     st.caption("JSON Lines (`{\"question\": …, \"answer\": …}` or chat `{\"messages\": […]}`) or CSV with "
-               "`question` and `answer` columns; at least 10 pairs. A tenth of them (at least 3) is kept out of "
+               "`question` and `answer` columns; at least 8 pairs, each question once. A tenth of them (at least 3) is kept out of "
                "training, to evaluate the adapter on.")
     upload = st.file_uploader("Training pairs", type=["jsonl", "json", "csv"])
     pairs, problem = None, ""
@@ -102,3 +102,18 @@ def progress() -> None:
 
 
 progress()
+
+mine = made_in_app(pg.engine)
+if mine:
+    st.subheader("Adapters made here")
+    for adapter in mine:
+        left, right = st.columns([4, 1], vertical_alignment="center")
+        info = pg.engine.adapters[adapter].manifest
+        left.caption(f"**{adapter}** · {info.get('preset', '?')} · {info.get('data', '')} · final loss "
+                     f"{info.get('final_loss')} · {info.get('training_seconds')} s on {info.get('device')}")
+        if right.button("Delete", key=f"delete-{adapter}", icon=":material/delete:",
+                        disabled=TRAINER.run is not None and TRAINER.run.active and TRAINER.run.name == adapter):
+            delete_adapter(pg.engine, adapter)
+            if st.session_state.get("own_adapter") == adapter:
+                st.session_state.own_adapter = None
+            st.rerun()

@@ -183,6 +183,15 @@ class Engine:
         self.problems.pop(name, None)
         self._lean = None  # rebuilt with the new adapter's weights on next use
 
+    def detach(self, name: str) -> None:
+        """Takes an adapter off the model (one made in the app and deleted there); its columns then say so."""
+        from peft import PeftModel
+        with self._lock:
+            if isinstance(self.model, PeftModel) and name in self.model.peft_config and len(self.model.peft_config) > 1:
+                self.model.delete_adapter(name)
+            self.adapters.pop(name, None)
+            self._lean = None
+
     def prompt_text(self, prompt: Prompt) -> str:
         return self.tokenizer.apply_chat_template(prompt.messages, tokenize=False, add_generation_prompt=True)
 

@@ -72,6 +72,21 @@ class Busy(ValueError):
 
 
 SHIPPED = "larkspur-voice"
+MADE_IN_APP = "the app's Fine-tune page"
+
+
+def made_in_app(engine) -> list[str]:
+    """The attached adapters the Fine-tune page made (the only ones it may delete)."""
+    return [name for name, info in engine.adapters.items() if info.manifest.get("made_in") == MADE_IN_APP]
+
+
+def delete_adapter(engine, name: str) -> None:
+    """Detaches an adapter the app made and removes its folder; the shipped one is never touched."""
+    if name not in made_in_app(engine):
+        raise ValueError(f"{name} was not made on the Fine-tune page; it is not deleted from the app.")
+    folder = engine.adapters[name].path
+    engine.detach(name)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def adapter_name(text: str) -> str:
@@ -137,6 +152,8 @@ class Trainer:
             shutil.rmtree(staging, ignore_errors=True)
             manifest = train_adapter(settings, staging, preset.config, progress, max_steps=preset.max_steps,
                                      pairs=training, cancelled=self._cancel.is_set)
+            manifest |= {"made_in": MADE_IN_APP, "preset": preset.name, "voice": [voice.greeting, voice.sign_off]}
+            (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
             shutil.rmtree(folder, ignore_errors=True)
             folder.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(staging), folder)  # whole, or not at all

@@ -13,7 +13,8 @@ import json
 import random
 from dataclasses import dataclass
 
-MAX_PAIRS = 5000
+MIN_PAIRS, MAX_PAIRS = 8, 5000
+MAX_ANSWER_CHARS = 1000  # an answer the model can learn whole in one example
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def parse_pairs(name: str, data: bytes) -> list[dict]:
     except UnicodeDecodeError as err:
         raise ValueError(f"{name} is not UTF-8 text (byte {err.start})") from None
     rows = _csv(name, text) if name.lower().endswith(".csv") else _jsonl(name, text)
-    pairs = []
+    pairs, seen = [], {}
     for where, row in rows:
         if "messages" in row:
             row = _from_messages(where, row["messages"])
@@ -46,9 +47,17 @@ def parse_pairs(name: str, data: bytes) -> list[dict]:
         for field, value in (("question", question), ("answer", answer)):
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(f"{where}: {field} must be a non-empty string")
+        key = " ".join(question.lower().split())
+        if key in seen:
+            raise ValueError(f"{where}: the same question as {seen[key]}; keep one of them")
+        seen[key] = where
+        if len(answer.strip()) > MAX_ANSWER_CHARS:
+            raise ValueError(f"{where}: the answer is {len(answer.strip()):,} characters; training keeps answers under "
+                             f"{MAX_ANSWER_CHARS:,} (about 250 tokens), so shorten it")
         pairs.append({"question": question.strip(), "answer": answer.strip()})
-    if len(pairs) < 10:
-        raise ValueError(f"{name} holds {len(pairs)} pairs; fine-tuning needs at least 10 (and a few more to evaluate on).")
+    if len(pairs) < MIN_PAIRS:
+        raise ValueError(f"{name} holds {len(pairs)} usable pairs; fine-tuning needs at least {MIN_PAIRS} "
+                         "(and a few more to evaluate on).")
     if len(pairs) > MAX_PAIRS:
         raise ValueError(f"{name} holds {len(pairs):,} pairs, over the {MAX_PAIRS:,} a training run here takes.")
     return pairs
