@@ -53,6 +53,7 @@ if pairs:
 
 run = TRAINER.run
 busy = run is not None and run.active
+st.session_state.drawn_busy = busy  # the progress fragment reruns the whole page once the run ends
 if st.button("Start training", type="primary", disabled=not pairs or busy):
     kb = session.knowledge_base()
     try:
@@ -87,6 +88,9 @@ def progress() -> None:
         if st.button("Cancel", icon=":material/stop:"):
             TRAINER.cancel()
         return
+    if st.session_state.get("drawn_busy"):  # drawn while it ran: the page (Start, the sidebar's adapters) catches up
+        st.session_state.drawn_busy = False
+        st.rerun(scope="app")
     (st.success if run.state == "done" else st.warning)(run.message)
     if run.evaluation:
         st.dataframe(pd.DataFrame([{"column": column, **scores} for column, scores in run.evaluation.items()]),
