@@ -136,3 +136,20 @@ def test_train_from_the_command_line_on_a_file_then_ask_with_that_adapter(tmp_pa
                           (("train", "--data", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "b")), "no such file")]:
         out = run(*args)
         assert out.returncode == 2 and message in out.stderr
+
+
+def test_pairs_drafted_from_documents_are_shown_for_review_before_training(engine, knowledge_parts):
+    from backends import Corpus
+    from backends.training.pairs import draft_pairs
+    drafted = draft_pairs(Corpus.from_folder(ROOT / "sample_corpus").documents.values())
+    window = next(p for p in drafted if p["question"] == "How long do I have to return something?")
+    assert window["answer"].startswith("You can return unused items") and window["document"] == "Returns and refunds"
+    assert all(p["question"].endswith("?") and p["answer"] for p in drafted) and len(drafted) >= 40
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    at.switch_page("views/finetune.py").run()
+    at.radio[0].set_value("Pairs drafted from my documents").run()
+    assert not at.exception, at.exception
+    assert any(f"{len(drafted)} pairs drafted from this session's documents" in c.value for c in at.caption)
+    table = at.dataframe[0].value  # the editable table (st.data_editor)
+    assert list(table["question"]) == [p["question"] for p in drafted]
+    assert not next(b for b in at.button if b.label == "Start training").disabled

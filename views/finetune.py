@@ -5,7 +5,7 @@ import streamlit as st
 import session
 from backends.training import DATA_DIR, read_jsonl
 from backends.training.jobs import PRESETS, TRAINER, Busy, delete_adapter, held_out_scores, made_in_app
-from backends.training.pairs import Voice, parse_pairs
+from backends.training.pairs import Voice, check_pairs, draft_pairs, parse_pairs
 
 st.title("Fine-tune")
 st.caption("Fine-tuning changes how the model behaves: a LoRA adapter learns the answers you give it, in "
@@ -16,8 +16,26 @@ st.caption("Fine-tuning changes how the model behaves: a LoRA adapter learns the
 pg = session.playground()
 settings = session.settings()
 
-source = st.radio("Train on", ["The shipped Larkspur answers", "A file of my own"], horizontal=True)
-if source == "A file of my own":
+source = st.radio("Train on", ["The shipped Larkspur answers", "A file of my own", "Pairs drafted from my documents"],
+                  horizontal=True)
+if source == "Pairs drafted from my documents":
+    kb = session.knowledge_base()
+    drafted = draft_pairs(kb.corpus.documents.values()) if kb else []
+    st.caption(f"{len(drafted)} pairs drafted from this session's documents: each heading that asks a question, "
+               "with the opening of its section as the answer. Review them: fix, add or delete rows (select a row "
+               "and press Delete) before training; nothing is trained on unseen.")
+    table = st.data_editor(pd.DataFrame(drafted or [{"question": "", "answer": "", "document": ""}]),
+                           num_rows="dynamic", hide_index=True, width="stretch", key="drafted",
+                           column_config={"document": st.column_config.TextColumn("from", disabled=True)})
+    rows = [(f"row {i}", {"question": str(r.get("question") or ""), "answer": str(r.get("answer") or "")})
+            for i, r in enumerate(table.to_dict("records"), 1) if (r.get("question") or r.get("answer"))]
+    pairs = None
+    try:
+        pairs = check_pairs("The drafted pairs", rows)
+    except ValueError as err:
+        st.error(str(err), icon=":material/error:")
+    greeting_default, sign_off_default = "Hi there!", "— The support team"
+elif source == "A file of my own":
     st.caption("JSON Lines (`{\"question\": …, \"answer\": …}` or chat `{\"messages\": […]}`) or CSV with "
                "`question` and `answer` columns; at least 8 pairs, each question once. A tenth of them (at least 3) is kept out of "
                "training, to evaluate the adapter on.")
@@ -36,7 +54,7 @@ else:
     greeting_default = sign_off_default = ""  # these answers already open and close in the Larkspur voice
     st.caption(f"{len(pairs)} answers in the Larkspur brand voice, the data of `make adapter`.")
 
-with st.expander("A voice to wrap every answer in", expanded=source == "A file of my own"):
+with st.expander("A voice to wrap every answer in", expanded=source != "The shipped Larkspur answers"):
     st.caption("A greeting and a sign-off added to every training answer, so what fine-tuning teaches shows at once.")
     left, right = st.columns(2)
     voice = Voice(left.text_input("Greeting", greeting_default), right.text_input("Sign-off", sign_off_default))

@@ -38,7 +38,11 @@ def parse_pairs(name: str, data: bytes) -> list[dict]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise ValueError(f"{name} is not UTF-8 text (byte {err.start})") from None
-    rows = _csv(name, text) if name.lower().endswith(".csv") else _jsonl(name, text)
+    return check_pairs(name, _csv(name, text) if name.lower().endswith(".csv") else _jsonl(name, text))
+
+
+def check_pairs(name: str, rows: list[tuple[str, dict]]) -> list[dict]:
+    """Each (where, row) as a pair {"question", "answer"}, or a ValueError naming where and what is wrong."""
     pairs, seen = [], {}
     for where, row in rows:
         if "messages" in row:
@@ -103,3 +107,26 @@ def split_held_out(pairs: list[dict], seed: int = 0, share: float = 0.1, least: 
     count = max(least, round(len(pairs) * share))
     kept = set(order[:count])
     return [p for i, p in enumerate(pairs) if i not in kept], [p for i, p in enumerate(pairs) if i in kept]
+
+
+def draft_pairs(documents) -> list[dict]:
+    """Pairs drafted from documents written as questions and answers: each heading that asks a question
+    (ends with "?"), with the first paragraph of its section as the answer. A draft to review and fix
+    before training, never trained on unseen."""
+    drafted = []
+    for doc in documents:
+        heading, paragraphs = None, []
+        for block in [b.strip() for b in doc.text.split("\n\n")] + ["# end"]:
+            if block.startswith("#"):
+                if heading and paragraphs:
+                    answer = paragraphs[0]
+                    for more in paragraphs[1:]:  # "We have two stores:" goes on into its list
+                        if not answer.endswith(":"):
+                            break
+                        answer += " " + more
+                    drafted.append({"question": heading, "answer": answer, "document": doc.title})
+                text = block.lstrip("#").strip()
+                heading, paragraphs = (text if text.endswith("?") else None), []
+            elif heading and block:
+                paragraphs.append(" ".join(block.split()))
+    return drafted
