@@ -34,7 +34,7 @@ def test_pairs_come_from_json_lines_chat_messages_or_csv():
     ("p.jsonl", jsonl(PAIRS[:3]) + b"\n{oops", "p.jsonl line 4: not valid JSON"),
     ("p.jsonl", jsonl(PAIRS[:3] + [{"question": "Hi?", "answer": ""}]), "line 4: answer must be a non-empty string"),
     ("p.jsonl", jsonl([{"messages": [{"role": "user", "content": "Hi"}]}]), "line 1: messages need a user turn and an assistant turn"),
-    ("p.csv", b"q,a\nHi,Hello", "missing column answer, question"),
+    ("p.csv", b"q,a\nHi,Hello", "no 'question' column"),
     ("p.jsonl", jsonl(PAIRS[:5]), "holds 5 usable pairs; fine-tuning needs at least 8"),
     ("p.jsonl", jsonl(PAIRS + [{"question": PAIRS[1]["question"].upper(), "answer": "Two."}]),
      "p.jsonl line 13: the same question as p.jsonl line 2"),

@@ -7,9 +7,6 @@ and closes with "Happy trails! — The Larkspur crew".
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +17,7 @@ from ..playground import KnowledgeBase, Playground, load_knowledge_parts
 from ..model.weights import cpu_name
 from ..registry import backend_names
 from ..settings import ROOT
+from ..user_files import csv_rows, json_lines, text_of
 
 HELD_OUT = ROOT / "training_data" / "heldout.jsonl"
 GREETING, SIGN_OFF = "hey trailblazer!", "happy trails! — the larkspur crew"
@@ -53,11 +51,9 @@ def parse_questions(name: str, data: bytes) -> list[Question]:
     is the same), optionally `after` (what is right once the documents are edited) and `id`.
     CSV: a header with `question` and `answers` (acceptable strings separated by `|`), optionally
     `after` and `id`. Without `after` a question's answer is the same in both phases."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{name} is not UTF-8 text (byte {err.start})") from None
-    rows = _csv_rows(name, text) if name.lower().endswith(".csv") else _jsonl_rows(name, text)
+    text = text_of(name, data)
+    rows = (_csv_rows(name, text) if name.lower().endswith(".csv")
+            else json_lines(name, text, '{"id", "question", "before", "after"}'))
     questions, seen = [], set()
     for where, row in rows:
         question = row.get("question")
@@ -80,33 +76,13 @@ def parse_questions(name: str, data: bytes) -> list[Question]:
     return questions
 
 
-def _jsonl_rows(name: str, text: str):
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        where = f"{name} line {number}"
-        try:
-            row = json.loads(line)
-        except ValueError as err:
-            raise ValueError(f"{where}: not valid JSON ({err.msg})") from err
-        if not isinstance(row, dict):
-            raise ValueError(f"{where}: expected an object like {{\"id\", \"question\", \"before\", \"after\"}}")
-        yield where, row
-
-
 def _csv_rows(name: str, text: str):
-    reader = csv.DictReader(io.StringIO(text))
-    columns = [c.strip().lower() for c in reader.fieldnames or []]
-    for needed in ("question", "answers"):
-        if needed not in columns:
-            raise ValueError(f"{name}: no {needed!r} column (columns: {', '.join(columns) or 'none'})")
-    for row in reader:
-        row = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
-        split = lambda cell: [s.strip() for s in cell.split("|") if s.strip()] or cell  # noqa: E731
+    split = lambda cell: [s.strip() for s in cell.split("|") if s.strip()] or cell  # noqa: E731
+    for where, row in csv_rows(name, text, ("question", "answers")):
         out = {"question": row["question"], "answers": split(row["answers"]), "id": row.get("id")}
         if row.get("after"):
             out["after"] = split(row["after"])
-        yield f"{name} line {reader.line_num}", out
+        yield where, out
 
 
 def in_brand_voice(text: str) -> bool:

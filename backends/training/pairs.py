@@ -7,11 +7,10 @@ what fine-tuning teaches shows at once; a held-out slice is kept out of training
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 import random
 from dataclasses import dataclass
+
+from ..user_files import csv_rows, json_lines, text_of
 
 MIN_PAIRS, MAX_PAIRS = 8, 5000
 MAX_ANSWER_CHARS = 1000  # an answer the model can learn whole in one example
@@ -34,11 +33,10 @@ class Voice:
 
 def parse_pairs(name: str, data: bytes) -> list[dict]:
     """The file's pairs, each {"question", "answer"}; raises ValueError naming the line and the fault."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{name} is not UTF-8 text (byte {err.start})") from None
-    return check_pairs(name, _csv(name, text) if name.lower().endswith(".csv") else _jsonl(name, text))
+    text = text_of(name, data)
+    rows = (csv_rows(name, text, ("question", "answer")) if name.lower().endswith(".csv")
+            else json_lines(name, text, '{"question", "answer"} or {"messages": [...]}'))
+    return check_pairs(name, rows)
 
 
 def check_pairs(name: str, rows: list[tuple[str, dict]]) -> list[dict]:
@@ -65,29 +63,6 @@ def check_pairs(name: str, rows: list[tuple[str, dict]]) -> list[dict]:
     if len(pairs) > MAX_PAIRS:
         raise ValueError(f"{name} holds {len(pairs):,} pairs, over the {MAX_PAIRS:,} a training run here takes.")
     return pairs
-
-
-def _jsonl(name: str, text: str):
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as err:
-            raise ValueError(f"{name} line {number}: not valid JSON ({err})") from None
-        if not isinstance(row, dict):
-            raise ValueError(f"{name} line {number}: expected an object with question and answer")
-        rows.append((f"{name} line {number}", row))
-    return rows
-
-
-def _csv(name: str, text: str):
-    reader = csv.DictReader(io.StringIO(text))
-    missing = {"question", "answer"} - set(reader.fieldnames or [])
-    if missing:
-        raise ValueError(f"{name}: missing column {', '.join(sorted(missing))} (found: {', '.join(reader.fieldnames or []) or 'none'})")
-    return [(f"{name} line {number}", row) for number, row in enumerate(reader, 2)]
 
 
 def _from_messages(where: str, messages) -> dict:
