@@ -135,8 +135,11 @@ def _shared_key(settings: Settings) -> tuple:
     configured = _only(settings, SHARED_FIELDS)
     if configured.collection:
         return configured, ()
-    folder = Path(configured.corpus_dir)
-    return configured, tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in sorted(folder.glob("*.md")))
+    listing = []
+    for f in sorted(Path(configured.corpus_dir).glob("*.md")):
+        stat = f.stat()
+        listing.append((f.name, stat.st_mtime_ns, stat.st_size))
+    return configured, tuple(listing)
 
 
 def load_shared(settings: Settings, store, embedder: Embedder, progress: Progress | None = None) -> SharedCollection:

@@ -23,7 +23,12 @@ class Document:
 
     @property
     def digest(self) -> str:
-        return hashlib.sha256(self.text.encode()).hexdigest()[:12]
+        return text_digest(self.text)
+
+
+def text_digest(text: str) -> str:
+    """A document's text, as a short hash: the session's copy and the shared collection's compare by it."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _title(text: str, fallback: str) -> str:

@@ -243,10 +243,11 @@ class Index:
             if offset is None:
                 return points
 
-    def _seen(self, doc_id: str) -> set[str]:
-        """The point ids of a document's chunks that retrieval sees now."""
+    def _seen(self, doc_id: str, own: dict[str, dict] | None = None) -> set[str]:
+        """The point ids of a document's chunks that retrieval sees now (own: its points in this index's
+        collection, where the caller has them already)."""
         if doc_id in self._own or not self.shared:
-            return set(self._points_of(doc_id))
+            return set(own if own is not None else self._points_of(doc_id))
         return set() if doc_id in self.hidden else set(self._points_of(doc_id, self.shared.name))
 
     def points_of(self, doc_id: str) -> list[dict]:
@@ -255,9 +256,7 @@ class Index:
             return list(self._points_of(doc_id).values())
         if doc_id in self.hidden:
             return []
-        version, title = self._shown.get(doc_id, (None, None))
-        return [{**p, **({"version": version, "title": title} if version else {})}
-                for p in self._points_of(doc_id, self.shared.name).values()]
+        return [self._as_shown(p) for p in self._points_of(doc_id, self.shared.name).values()]
 
     def stored_documents(self) -> set[str]:
         """Every document this index's own collection holds chunks of."""
@@ -275,10 +274,10 @@ class Index:
 
         report = report or SyncReport()
         started = time.perf_counter()
-        seen = self._seen(doc.doc_id)  # what retrieval saw of it: the report says what changed there
         self._create()
         chunks = {c.point_id: c for c in chunk_document(doc, self.chunk_chars)}
         existing = self._points_of(doc.doc_id)
+        seen = self._seen(doc.doc_id, existing)  # what retrieval saw of it: the report says what changed there
         gone = [pid for pid in existing if pid not in chunks]
         new = [c for pid, c in chunks.items() if pid not in existing]
         relabel = [pid for pid in chunks if pid in existing and existing[pid].get("version") != doc.version]
@@ -311,8 +310,8 @@ class Index:
         from qdrant_client import models
 
         started = time.perf_counter()
-        seen = self._seen(doc_id)
-        gone = list(self._points_of(doc_id))
+        own = self._points_of(doc_id)
+        seen, gone = self._seen(doc_id, own), list(own)
         if gone:
             self.store.delete(self.name, points_selector=models.PointIdsList(points=gone))
         self._own.discard(doc_id)
@@ -326,9 +325,10 @@ class Index:
         from qdrant_client import models
 
         started = time.perf_counter()
-        seen = self._seen(doc.doc_id)
+        own = self._points_of(doc.doc_id)
+        seen = self._seen(doc.doc_id, own)
         if doc.doc_id in self._own:
-            self.store.delete(self.name, points_selector=models.PointIdsList(points=list(self._points_of(doc.doc_id))))
+            self.store.delete(self.name, points_selector=models.PointIdsList(points=list(own)))
             self._own.discard(doc.doc_id)
         self.hidden.discard(doc.doc_id)
         if doc.version != 1:  # the shared chunks say version 1: show the session's own count of edits
@@ -341,6 +341,10 @@ class Index:
         report.kept += len(shared & seen)
         report.documents += (doc.doc_id,)
         report.ms += (time.perf_counter() - started) * 1000
+
+    @property
+    def _sees_shared(self) -> bool:
+        return bool(self.shared) and len(self.hidden) < len(self.shared.texts)
 
     def _hide(self, doc_id: str) -> None:
         if self.shared and doc_id in self.shared.texts:
@@ -380,10 +384,11 @@ class Index:
             hits = []
             if self._own:
                 hits += self.store.query_points(self.name, query=vector, limit=k, with_payload=True).points
-            if self.shared and len(self.hidden) < len(self.shared.texts):
-                hits += [self._as_shown(h) for h in self.store.query_points(
-                    self.shared.name, query=vector, limit=k, with_payload=True,
-                    query_filter=_not_these(self.hidden)).points]
+            if self._sees_shared:
+                for hit in self.store.query_points(self.shared.name, query=vector, limit=k, with_payload=True,
+                                                   query_filter=_not_these(self.hidden)).points:
+                    hit.payload = self._as_shown(hit.payload)
+                    hits.append(hit)
         except Exception as err:
             raise IndexUnavailable(f"Retrieval failed: {err}") from err
         hits = sorted(hits, key=lambda h: -h.score)[:k]
@@ -393,11 +398,10 @@ class Index:
             sources = self._highlight(vector, sources, key_sentences)
         return sources, (time.perf_counter() - started) * 1000
 
-    def _as_shown(self, hit):
-        shown = self._shown.get(hit.payload["doc_id"])
-        if shown:
-            hit.payload = {**hit.payload, "version": shown[0], "title": shown[1]}
-        return hit
+    def _as_shown(self, payload: dict) -> dict:
+        """A shared chunk's payload with this session's version and title of its document."""
+        shown = self._shown.get(payload["doc_id"])
+        return {**payload, "version": shown[0], "title": shown[1]} if shown else payload
 
     def _highlight(self, vector: list[float], sources: list[Source], n: int) -> list[Source]:
         """A 135M model copies a figure from one plain sentence far more reliably than from three
@@ -414,6 +418,6 @@ class Index:
     def count(self) -> int:
         """The chunks retrieval searches: the session's own and the shared ones it does not hide."""
         own = self.store.count(self.name, exact=True).count if self._created else 0
-        if not self.shared or len(self.hidden) >= len(self.shared.texts):
+        if not self._sees_shared:
             return own
         return own + self.store.count(self.shared.name, count_filter=_not_these(self.hidden), exact=True).count

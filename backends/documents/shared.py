@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .convert import ConversionError, convert
-from .corpus import MAX_DOCUMENT_CHARS, Corpus
+from .corpus import MAX_DOCUMENT_CHARS, Corpus, text_digest
 from .index import Embedder, Index, IndexUnavailable, SyncReport, chunk_document
 
 
@@ -31,7 +31,7 @@ class SharedCollection:
     chunks: int = 0
 
     def __post_init__(self):
-        self.digests = {d: hashlib.sha256(t.encode()).hexdigest()[:12] for d, t in self.texts.items()}
+        self.digests = {d: text_digest(t) for d, t in self.texts.items()}
 
     def corpus(self) -> Corpus:
         """A session's own copy of the documents (the texts themselves are shared, not copied)."""
