@@ -195,9 +195,7 @@ def _prompts(playground: Playground, kb, names, question: str) -> list[Prompt]:
 
 def _ingest_rate(settings: Settings, store, model) -> float:
     """Embeds and upserts ~300 pages made from the sample corpus, each page's text made distinct."""
-    texts = Corpus.from_folder(settings.corpus_dir).original
-    pages = {f"{doc}-{n}": f"# {doc} (page {n})\n\nPage {n} of the handbook.\n\n{text}"
-             for n in range(30) for doc, text in texts.items()}
+    pages = _pages(settings, 30)
     index = Index(store, Embedder(model), settings.chunk_chars)  # its own cache: every chunk is embedded
     started = time.perf_counter()
     report = index.sync(Corpus(pages))
@@ -207,10 +205,10 @@ def _ingest_rate(settings: Settings, store, model) -> float:
 def _rss_mb() -> float:
     from ..model.engine import _give_back_freed_memory
     _give_back_freed_memory()
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    try:
+        return cloud.vm_rss_kb("self") / 1024
+    except (OSError, StopIteration):  # not Linux
+        return float("nan")
 
 
 def _pages(settings: Settings, copies: int) -> dict[str, str]:

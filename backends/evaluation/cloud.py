@@ -88,6 +88,12 @@ def healthy(url: str, seconds: float = 120) -> bool:
     return False
 
 
+def vm_rss_kb(pid: int | str) -> int:
+    """A process's resident memory, in kB, as Linux reports it ("self": this process)."""
+    return int(next(line.split()[1] for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                    if line.startswith("VmRSS")))
+
+
 def served_rss_mb(chromium: str | None = None) -> tuple[int | None, str]:
     """(MB, how): the resident memory of a real Streamlit server of this app after one browser session
     asked the default question and all four columns answered; None with the reason where no browser is."""
@@ -117,8 +123,7 @@ def served_rss_mb(chromium: str | None = None) -> tuple[int | None, str]:
             for key in ("base", "rag", "fine-tuned", "hybrid"):
                 page.locator(f".st-key-answer-{key}-now").wait_for(timeout=300_000)
             time.sleep(1)
-            rss = int(next(line.split()[1] for line in Path(f"/proc/{server.pid}/status").read_text().splitlines()
-                           if line.startswith("VmRSS")))
+            rss = vm_rss_kb(server.pid)
             browser.close()
         return round(rss / 1024), "VmRSS of `streamlit run app.py` after one session's four answers"
     finally:

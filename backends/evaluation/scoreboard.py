@@ -17,10 +17,11 @@ from ..playground import KnowledgeBase, Playground, load_knowledge_parts
 from ..model.weights import cpu_name
 from ..registry import backend_names
 from ..settings import ROOT
+from ..training.pairs import Voice
 from ..user_files import csv_rows, json_lines, text_of
 
 HELD_OUT = ROOT / "training_data" / "heldout.jsonl"
-GREETING, SIGN_OFF = "hey trailblazer!", "happy trails! — the larkspur crew"
+LARKSPUR = Voice("Hey trailblazer!", "Happy trails! — The Larkspur crew")  # the brand voice
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,7 @@ def _csv_rows(name: str, text: str):
 
 
 def in_brand_voice(text: str) -> bool:
-    text = " ".join(text.lower().split())
-    return text.startswith(GREETING) and text.endswith(SIGN_OFF)
+    return LARKSPUR.speaks(text)
 
 
 def evaluate(playground: Playground, questions: list[Question], names: list[str] | None = None,

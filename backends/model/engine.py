@@ -208,7 +208,7 @@ class Engine:
         adapters = [p.adapter for p in prompts]
         twins = {}  # a row's twin (its prompt without passages) decodes the same tokens beside it, in the same batch
         for i, p in enumerate(prompts):
-            if p.twin is not None and p.contrast not in (0, 0.0, "0", "off"):
+            if p.twin is not None and p.contrast:  # as Settings.contrast_alpha gives it: 0.0 is off
                 twins[i] = len(rows)
                 rows.append(encode(p.twin))
                 adapters.append(p.adapter)

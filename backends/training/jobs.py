@@ -18,7 +18,7 @@ from typing import Callable
 
 from ..settings import Settings
 from .pairs import Voice, split_held_out
-from .recipe import Cancelled, TrainingConfig, train_adapter
+from .recipe import Cancelled, TrainingConfig, planned_steps, train_adapter
 
 SECONDS_PER_STEP = 4.0  # measured here (2 cores, bf16 autocast, batch 8); replaced by this server's own runs
 
@@ -109,9 +109,7 @@ class Trainer:
 
     def estimate_s(self, preset: Preset, pairs: int) -> tuple[int, float]:
         """(steps, seconds) a run would take, from this server's measured step time."""
-        config = preset.config
-        per_epoch = -(-pairs * config.memory_passes // config.batch_size) + -(-pairs * config.reading_passes // config.batch_size)
-        steps = min(preset.max_steps or 10**9, per_epoch * config.epochs)
+        steps = planned_steps(preset.config, pairs, pairs, preset.max_steps)  # at most one reading example a pair
         return steps, steps * self.seconds_per_step
 
     def start(self, settings: Settings, name: str, pairs: list[dict], preset: Preset, voice: Voice = Voice(),

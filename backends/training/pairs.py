@@ -25,10 +25,9 @@ class Voice:
         return " ".join(part for part in (self.greeting.strip(), answer.strip(), self.sign_off.strip()) if part)
 
     def speaks(self, answer: str) -> bool:
-        """Whether an answer opens with the greeting and closes with the sign-off (case aside)."""
-        text = answer.strip().lower()
-        return bool(self.greeting.strip() or self.sign_off.strip()) and text.startswith(
-            self.greeting.strip().lower()) and text.endswith(self.sign_off.strip().lower())
+        """Whether an answer opens with the greeting and closes with the sign-off (case and spacing aside)."""
+        text, greeting, sign_off = (" ".join(t.lower().split()) for t in (answer, self.greeting, self.sign_off))
+        return bool(greeting or sign_off) and text.startswith(greeting) and text.endswith(sign_off)
 
 
 def parse_pairs(name: str, data: bytes) -> list[dict]:

@@ -151,6 +151,12 @@ def describe_for_sharing(folder: Path, manifest: dict, hub_id: str, name: str) -
         f"loss and evaluation.\n")
 
 
+def planned_steps(config: TrainingConfig, memory: int, reading: int, max_steps: int | None = None) -> int:
+    """The steps a run takes: each epoch every memory and reading example its passes' times, in batches."""
+    per_epoch = -(-memory * config.memory_passes // config.batch_size) + -(-reading * config.reading_passes // config.batch_size)
+    return min(max_steps or 10**9, per_epoch * config.epochs)
+
+
 class Cancelled(Exception):
     """Training was stopped on request; nothing was written."""
 
@@ -189,8 +195,7 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
     tokenized = {kind: [_tokenize(e, tokenizer) for e in examples if e.kind == kind] for kind in ("memory", "reading")}
     passes = {"memory": config.memory_passes, "reading": config.reading_passes}
-    steps_per_epoch = sum(-(-len(rows) * passes[kind] // config.batch_size) for kind, rows in tokenized.items())
-    total = min(max_steps or 10**9, steps_per_epoch * config.epochs)
+    total = planned_steps(config, len(tokenized["memory"]), len(tokenized["reading"]), max_steps)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / total)
     rng, step, losses = random.Random(config.seed), 0, []
     decoder = model.get_base_model()
