@@ -34,30 +34,27 @@ if source == "Pairs drafted from my documents":
         pairs = check_pairs("The drafted pairs", rows)
     except ValueError as err:
         st.error(str(err), icon=":material/error:")
-    greeting_default, sign_off_default = "Hi there!", "— The support team"
 elif source == "A file of my own":
     st.caption("JSON Lines (`{\"question\": …, \"answer\": …}` or chat `{\"messages\": […]}`) or CSV with "
                "`question` and `answer` columns; at least 8 pairs, each question once. A tenth of them (at least 3) is kept out of "
                "training, to evaluate the adapter on.")
     upload = st.file_uploader("Training pairs", type=["jsonl", "json", "csv"])
-    pairs, problem = None, ""
+    pairs = None
     if upload is not None:
         try:
             pairs = parse_pairs(upload.name, upload.getvalue())
         except ValueError as err:
-            problem = str(err)
-    if problem:
-        st.error(problem, icon=":material/error:")
-    greeting_default, sign_off_default = "Hi there!", "— The support team"
+            st.error(str(err), icon=":material/error:")
 else:
     pairs = [{"question": p["question"], "answer": p["answer"]} for p in read_jsonl(DATA_DIR / "voice_train.jsonl")]
-    greeting_default = sign_off_default = ""  # these answers already open and close in the Larkspur voice
     st.caption(f"{len(pairs)} answers in the Larkspur brand voice, the data of `make adapter`.")
 
-with st.expander("A voice to wrap every answer in", expanded=source != "The shipped Larkspur answers"):
+shipped = source == "The shipped Larkspur answers"  # those answers already open and close in the Larkspur voice
+with st.expander("A voice to wrap every answer in", expanded=not shipped):
     st.caption("A greeting and a sign-off added to every training answer, so what fine-tuning teaches shows at once.")
     left, right = st.columns(2)
-    voice = Voice(left.text_input("Greeting", greeting_default), right.text_input("Sign-off", sign_off_default))
+    voice = Voice(left.text_input("Greeting", "" if shipped else "Hi there!"),
+                  right.text_input("Sign-off", "" if shipped else "— The support team"))
 
 preset_name = st.radio("Preset", list(PRESETS), horizontal=True,
                        captions=[preset.description for preset in PRESETS.values()])
