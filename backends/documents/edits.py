@@ -14,25 +14,30 @@ class PolicyEdit:
     doc_id: str
     old: str
     new: str
+    question: str = ""  # a question the edit touches, offered with it (one click to ask it)
 
 
 PREPARED_EDITS = (
     PolicyEdit("refund-window", "Refund window: 30 → 14 days",
                "Shortens the return window in Returns and refunds from 30 to 14 days.", "returns-and-refunds",
                "You can return unused items with their tags attached within 30 days of delivery for a full refund.",
-               "You can return unused items with their tags attached within 14 days of delivery for a full refund."),
+               "You can return unused items with their tags attached within 14 days of delivery for a full refund.",
+               "How long do I have to return something?"),
     PolicyEdit("free-shipping", "Free shipping threshold: $50 → $75",
                "Raises the order total for free standard shipping from $50 to $75.", "shipping",
                "Standard shipping is free on orders over $50.",
-               "Standard shipping is free on orders over $75."),
+               "Standard shipping is free on orders over $75.",
+               "How much do I have to spend to get free shipping?"),
     PolicyEdit("support-hours", "Support: 24/7 live chat",
                "Support moves from weekday office hours to 24/7 live chat.", "customer-support",
                "Our support team is available Monday–Friday, 8am–6pm Pacific by phone, chat and email.",
-               "Our support team is available 24/7 by live chat, and by phone and email."),
+               "Our support team is available 24/7 by live chat, and by phone and email.",
+               "When can I reach customer support?"),
     PolicyEdit("membership-price", "Trailhead Club: $25 → $30 a year",
                "Raises the Trailhead Club membership fee from $25 to $30 a year.", "trailhead-club",
                "Trailhead Club membership costs $25 a year.",
-               "Trailhead Club membership costs $30 a year."),
+               "Trailhead Club membership costs $30 a year.",
+               "How much does the Trailhead Club membership cost?"),
 )
 
 
@@ -56,7 +61,7 @@ def custom_edit(corpus: Corpus, doc_id: str, find: str, put: str) -> PolicyEdit:
     times = doc.text.count(find)
     return PolicyEdit("custom", f"{doc.title}: “{find}” → “{put}”",
                       f"Replaces “{find}” with “{put}” in {doc.title} ({times} place{'s' if times > 1 else ''}).",
-                      doc_id, find, put)
+                      doc_id, find, put, f"What does {doc.title} say about {find.strip()}?")
 
 
 def check_edit(corpus: Corpus, edit: PolicyEdit) -> Document:

@@ -1,0 +1,137 @@
+"""Is an answer grounded? Its concrete claims (amounts, durations, percentages, times, weekdays, other
+figures) checked against the passages it was given and the documents as they are now.
+
+The check reads claims, not meaning: "two weeks" and "14 days" are one claim, "$75.00" and "$75" too.
+It cannot tell whether a figure found in the documents is about the same thing, nor check a claim that
+has no figure in it ("you can return anything"), nor a negation ("not within 30 days").
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+WORD_NUMBERS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40,
+    "forty-five": 45, "fifty": 50, "sixty": 60, "ninety": 90, "hundred": 100, "half": 0.5,
+}
+# Durations in one unit each family, so "two weeks" meets "14 days" and "a year" meets "12 months".
+DAYS = {"day": 1, "business day": 1, "working day": 1, "week": 7, "month": 30, "year": 365}
+MINUTES = {"minute": 1, "hour": 60}
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+_NUMBER = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_WORD = "|".join(sorted((re.escape(w) for w in WORD_NUMBERS), key=len, reverse=True))
+_UNIT = r"(business day|working day|day|week|month|year|hour|minute)s?"
+_PATTERNS = [  # the order matters: the first pattern to claim a stretch of text keeps it
+    ("number", re.compile(r"(?<![\w$])\+?\d{1,4}(?:[-.]\d{2,4}){2,}(?!\w)")),  # a phone number, an order number
+    ("amount", re.compile(rf"\$\s?({_NUMBER})|\b({_NUMBER})\s?(?:dollars|usd)\b", re.I)),
+    ("percent", re.compile(rf"\b({_NUMBER})\s?(?:%|percent\b)", re.I)),
+    ("always", re.compile(r"\b24\s?/\s?7\b|\baround the clock\b|\b24 hours a day\b", re.I)),
+    ("time", re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s?([ap])\.?\s?m\b\.?|\b(noon|midnight)\b", re.I)),
+    ("duration", re.compile(rf"\b({_NUMBER}|{_WORD})[\s-]+{_UNIT}\b", re.I)),
+    ("weekday", re.compile(r"\b(" + "|".join(WEEKDAYS) + r")s?\b", re.I)),
+    ("figure", re.compile(rf"(?<![\w.$]){_NUMBER}(?![\w%]|\.\d)")),
+]
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str          # as the answer wrote it
+    kind: str          # number (phone, order), amount, percent, always, time, duration, weekday or figure
+    value: object      # what it means, comparable across wordings: 14.0 days, 75.0 dollars, "friday"
+
+    @property
+    def key(self) -> tuple:
+        return self.kind, self.value
+
+
+@dataclass(frozen=True)
+class CheckedClaim:
+    claim: Claim
+    where: str         # "passages", "documents" (the current ones, not the passages) or "" (unsupported)
+    source: str = ""   # the passage's or document's title that holds it
+
+    @property
+    def supported(self) -> bool:
+        return bool(self.where)
+
+
+def _number(text: str) -> float:
+    text = text.lower()
+    return float(WORD_NUMBERS[text]) if text in WORD_NUMBERS else float(text.replace(",", ""))
+
+
+def _value(kind: str, match: re.Match) -> object:
+    groups = [g for g in match.groups() if g]
+    if kind in ("amount", "percent", "figure"):
+        return _number(groups[0] if groups else match.group(0))
+    if kind == "number":
+        return re.sub(r"\D", "", match.group(0))
+    if kind == "always":
+        return "24/7"
+    if kind == "time":
+        if match.group(4):
+            return 12 * 60 if match.group(4).lower() == "noon" else 0
+        hour = int(match.group(1)) % 12 + (12 if match.group(3).lower() == "p" else 0)
+        return hour * 60 + int(match.group(2) or 0)
+    if kind == "duration":
+        amount, unit = _number(match.group(1)), match.group(2).lower()
+        return ("days", amount * DAYS[unit]) if unit in DAYS else ("minutes", amount * MINUTES[unit])
+    return match.group(1).lower()  # a weekday
+
+
+def claims(text: str) -> list[Claim]:
+    """The concrete claims in a text, in the order they appear; list numbering ("1.") is not a claim."""
+    taken: list[tuple[int, int]] = []
+    found: list[tuple[int, Claim]] = []
+    for kind, pattern in _PATTERNS:
+        for match in pattern.finditer(text):
+            start, end = match.span()
+            if any(start < e and s < end for s, e in taken):
+                continue
+            if kind == "figure" and re.match(r"\s*[.)]\s", text[end:end + 2]) and (
+                    start == 0 or text[start - 1] == "\n"):
+                continue  # "1. Pack the item": a list's numbering
+            if kind == "duration" and match.group(1).lower() in ("a", "an") and start and text[start - 1].isalpha():
+                continue
+            taken.append((start, end))
+            found.append((start, Claim(match.group(0).strip(), kind, _value(kind, match))))
+    return [claim for _, claim in sorted(found, key=lambda item: item[0])]
+
+
+def _index(texts: list[tuple[str, str]]) -> dict[tuple, str]:
+    """Each claim key in (title, text) pairs, with the first title that holds it."""
+    keys: dict[tuple, str] = {}
+    for title, text in texts:
+        for claim in claims(text):
+            keys.setdefault(claim.key, title)
+            if claim.kind != "figure" and isinstance(claim.value, (int, float)):
+                keys.setdefault(("figure", claim.value), title)  # "$75" in a document backs a bare "75"
+    return keys
+
+
+def check(answer: str, passages: list[tuple[str, str]], documents: list[tuple[str, str]]) -> list[CheckedClaim]:
+    """Each claim of the answer, and where it is backed: in the (title, text) passages it was given,
+    else in the current documents, else nowhere. A claim said twice is checked once."""
+    in_passages, in_documents = _index(passages), _index(documents)
+    checked, seen = [], set()
+    for claim in claims(answer):
+        if claim.key in seen:
+            continue
+        seen.add(claim.key)
+        if claim.key in in_passages:
+            checked.append(CheckedClaim(claim, "passages", in_passages[claim.key]))
+        elif claim.key in in_documents:
+            checked.append(CheckedClaim(claim, "documents", in_documents[claim.key]))
+        else:
+            checked.append(CheckedClaim(claim, ""))
+    return checked
+
+
+WHAT_IT_CATCHES = (
+    "Each amount, duration, percentage, time and weekday the answer states is looked up in the passages it "
+    "was given and in the documents as they are now, whatever its wording (“two weeks” is “14 days”, "
+    "“$75.00” is “$75”). It does not catch a claim without a figure, a figure taken from the wrong "
+    "sentence (a “$50” about something else still counts as found), or a negation.")
