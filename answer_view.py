@@ -1,9 +1,20 @@
-"""Drawing an answer in a column: its text, what it was made from, and how long it took."""
+"""Drawing a comparison: the four columns in a two-by-two grid (it reads at 1000 px as at 1600), each
+answer with its grounding, sources and timings; after an edit, before and after side by side with the
+changed words marked and the verdict on top. The Playground and the Tour both draw with these."""
 from __future__ import annotations
 
+import html
+import queue
+import threading
+
+import pandas as pd
 import streamlit as st
 
-from backends import Answer, Backend, Playground
+from backends import Answer, Backend, KnowledgeBase, Playground, PolicyEdit
+from backends.evaluation.changes import side, word_diff
+from backends.evaluation.comparison import Checked, Comparison, checked, time_split
+from backends.evaluation.grounding import WHAT_IT_CATCHES
+from backends.playground import shipped_sample_version
 
 
 def column_caption(pg: Playground, backend: Backend) -> str:
@@ -11,7 +22,7 @@ def column_caption(pg: Playground, backend: Backend) -> str:
     if not adapter:
         used = "no adapter"
     elif adapter in pg.engine.adapters:
-        used = f"adapter **{adapter}** (learned corpus {pg.engine.adapters[adapter].corpus_version})"
+        used = f"adapter **{adapter}** (learned {_learned(pg.engine.adapters[adapter].corpus_version)})"
     else:
         used = f"adapter **{adapter}**: not installed"
     retrieval = "retrieves passages" if backend.uses_retrieval else "no retrieval"
@@ -22,27 +33,88 @@ def column_caption(pg: Playground, backend: Backend) -> str:
     return f"{backend.description}  \n{pg.engine.label} · {used} · {retrieval}"
 
 
+def _learned(corpus_version: str | None) -> str:
+    return "the shipped documents" if corpus_version == shipped_sample_version() else f"corpus {corpus_version}"
+
+
+def _text(text: str) -> str:
+    """Model text shown as written: no HTML, no LaTeX from a pair of dollar amounts."""
+    return html.escape(text, quote=False).replace("$", "\\$")
+
+
 def timings_line(answer: Answer) -> str:
-    t = answer.timings
+    t, split = answer.timings, time_split(answer)
     parts = [f"retrieval {t.retrieval_ms:.0f} ms"] if answer.sources else []
-    parts += [f"first token {t.ttft_ms / 1000:.1f} s", f"{t.new_tokens} tokens in {t.generation_ms / 1000:.1f} s",
-              f"total {t.total_ms / 1000:.1f} s", f"prompt {t.prompt_tokens} tokens"]
+    parts += [f"first token {t.ttft_ms / 1000:.1f} s", f"{t.new_tokens} tokens in {t.generation_ms / 1000:.1f} s"]
+    if split.tokens_per_s:
+        parts.append(f"{split.tokens_per_s:.0f} tokens/s")
+    parts += [f"total {t.total_ms / 1000:.1f} s", f"prompt {t.prompt_tokens} tokens"]
     return ":material/timer: " + " · ".join(parts)
 
 
-def render_answer(answer: Answer, phase: str = "now") -> None:
+def grounding_line(item: Checked) -> str:
+    if not item.claims:
+        return ":gray[:material/fact_check: No figures, amounts, durations or times to check.]"
+    marks = []
+    for c in item.claims:
+        claim = _text(c.claim.text)
+        if c.where == "passages":
+            marks.append(f":green[:material/check: {claim}] in its passages")
+        elif c.where == "documents":
+            marks.append(f":blue[:material/check: {claim}] in the documents" + (", not its passages" if item.answer.sources else ""))
+        else:
+            marks.append(f":orange-background[:material/warning: {claim}] not in " +
+                         ("its passages or the documents" if item.answer.sources else "the documents"))
+    return ":material/fact_check: " + " · ".join(marks)
+
+
+def stale_note(answer: Answer, kb: KnowledgeBase | None) -> tuple[str, str] | None:
+    """Why an answer from memory is out of date, in words, and the corpus hashes for the tooltip."""
+    if not answer.stale:
+        return None
+    p = answer.provenance
+    since = ""
+    if kb is not None and kb.corpus.changed():
+        since = "; since then " + ", ".join(kb.corpus.get(d).title for d in kb.corpus.changed()) + " changed"
+    elif kb is not None and kb.corpus.uploaded:
+        since = "; these are other documents"
+    return (f":orange[:material/history: Answers from what it learned of {_learned(p.adapter_corpus_version)}{since}.]",
+            f"The adapter learned corpus {p.adapter_corpus_version}; the documents are now {p.index_corpus_version}.")
+
+
+def _diffed(before: str, after: str, which: str) -> str:
+    marked = []
+    for piece in side(word_diff(before, after), which):
+        text = _text(piece.text)
+        if piece.op == "removed":
+            marked.append(f'<span style="background:rgba(255,75,75,.25);text-decoration:line-through">{text}</span>')
+        elif piece.op == "added":
+            marked.append(f'<span style="background:rgba(33,195,84,.3)">{text}</span>')
+        else:
+            marked.append(text)
+    return "".join(marked)
+
+
+def render_answer(item: Checked, kb: KnowledgeBase | None, phase: str = "now", other: Answer | None = None) -> None:
+    """One answer: its text (with the words that differ from `other` marked, when given), grounding,
+    sources and timings. `phase` names its box for the browser tests: now or before."""
+    answer = item.answer
     if answer.error:
         st.warning(answer.error)
         return
     if answer.note:
         st.info(answer.note)
-    if answer.stale:
-        st.caption(f":orange[:material/history: Answers from what it learned of corpus "
-                   f"{answer.provenance.adapter_corpus_version}; the documents are now "
-                   f"{answer.provenance.index_corpus_version}.]")
+    note = stale_note(answer, kb) if phase == "now" else None
+    if note:
+        st.caption(note[0], help=note[1])
     slug = "".join(c if c.isalnum() else "-" for c in answer.backend.lower())
     with st.container(border=True, key=f"answer-{slug}-{phase}"):  # the key lets a browser test find it
-        st.markdown(answer.text or "_(no answer)_")
+        if other is not None and other.text and answer.text:
+            pair = (other.text, answer.text) if phase == "now" else (answer.text, other.text)
+            st.markdown(_diffed(*pair, "after" if phase == "now" else "before"), unsafe_allow_html=True)
+        else:
+            st.markdown(_text(answer.text) if answer.text else "_(no answer)_")
+    st.caption(grounding_line(item), help=WHAT_IT_CATCHES)
     for source in answer.sources:
         st.caption(f":material/description: **{source.title}** · version {source.version} · score {source.score:.2f}")
     if answer.sources:
@@ -50,6 +122,148 @@ def render_answer(answer: Answer, phase: str = "now") -> None:
             for source in answer.sources:
                 st.markdown(f"**{source.title}** (version {source.version})")
                 for sentence in source.highlights:
-                    st.markdown(f":material/format_quote: _{sentence}_ (quoted in the prompt)")
+                    st.markdown(f":material/format_quote: _{_text(sentence)}_ (quoted in the prompt)")
                 st.text(source.text)
     st.caption(timings_line(answer))
+
+
+VERDICT_COLOURS = {"followed": "green", "stale": "orange", "both": "violet", "silent": "gray", "unchanged": "gray"}
+
+
+def grid(pg: Playground, backends: list[Backend]) -> dict:
+    """A bordered cell per column, two by two, each with its heading; gives each column's body, a
+    placeholder the answers are drawn in (so a new run's text replaces the old one whole)."""
+    bodies = {}
+    for row in range(0, len(backends), 2):
+        for backend, cell in zip(backends[row:row + 2], st.columns(2, border=True)):
+            with cell:
+                st.subheader(backend.name)
+                st.caption(column_caption(pg, backend))
+                bodies[backend.name] = st.empty()
+    return bodies
+
+
+def draw(comparison: Comparison, bodies: dict, kb: KnowledgeBase | None) -> None:
+    for item in comparison.answers:
+        name = item.answer.backend
+        before = comparison.before_of(name)
+        with bodies[name].container():
+            if before is None:
+                render_answer(item, kb)
+                continue
+            if name in comparison.verdicts:
+                v = comparison.verdicts[name]
+                st.markdown(f":{VERDICT_COLOURS[v.kind]}-badge[{_text(v.line)}]")
+            left, right = st.columns(2)
+            with left:
+                st.markdown("**Before the edit**")
+                render_answer(before, kb, "before", item.answer)
+            with right:
+                changed = before.answer.text != item.answer.text
+                marker = "" if item.answer.error else (":orange[· changed]" if changed else ":gray[· unchanged]")
+                st.markdown(f"**After: {_text(comparison.edit.title)}** {marker}")
+                render_answer(item, kb, "now", before.answer)
+
+
+def stream(pg: Playground, kb: KnowledgeBase | None, question: str, bodies: dict, label: str,
+           keep: list[Checked] | None = None) -> list[Answer]:
+    """Runs the question in a worker thread and draws each column's text as it grows. The answers in
+    `keep` (those before an edit) stay on screen beside the new ones; everything else of the last run
+    (its sources, timings, verdicts) is cleared, so nothing stale sits under the new heading."""
+    slots, kept = {}, {c.answer.backend: c for c in keep or []}
+    for name, body in bodies.items():
+        with body.container():
+            earlier = kept.get(name)
+            if earlier is not None:
+                left, right = st.columns(2)
+                with left:
+                    st.markdown("**Before the edit**")
+                    render_answer(earlier, kb, "before")
+                where = right
+            else:
+                where = st.container()
+            with where:
+                st.markdown(f"**{_text(label)}**")
+                slots[name] = st.empty()
+    updates, outcome = queue.Queue(), {}
+
+    def work():
+        try:
+            outcome["answers"] = pg.ask(question, kb, on_text=lambda name, text: updates.put((name, text)))
+        except Exception as err:  # shown by the page, in its own thread
+            outcome["error"] = err
+        finally:
+            updates.put(None)
+
+    threading.Thread(target=work, daemon=True).start()
+    finished = False
+    while not finished:
+        latest, item = {}, updates.get()
+        while True:  # drain what queued up, so each column redraws once per pass
+            if item is None:
+                finished = True
+                break
+            latest[item[0]] = item[1]
+            if updates.empty():
+                break
+            item = updates.get()
+        for name, text in latest.items():
+            slots[name].markdown(_text(text) + " ▌")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["answers"]
+
+
+def documents_of(kb: KnowledgeBase | None) -> list[tuple[str, str]]:
+    return [(d.title, d.text) for d in kb.corpus.documents.values()] if kb is not None else []
+
+
+def ask(pg: Playground, kb: KnowledgeBase | None, question: str, bodies: dict) -> Comparison:
+    answers = stream(pg, kb, question, bodies, "Answering")
+    return Comparison.of(question, checked(answers, documents_of(kb)), kb.corpus.version if kb else None)
+
+
+def ask_across_edit(pg: Playground, kb: KnowledgeBase, question: str, edit: PolicyEdit, bodies: dict,
+                    previous: Comparison | None, on_sync=None) -> Comparison:
+    """The question before the edit (unless `previous` answered it on these documents), the edit, and
+    the question again: one comparison, with the verdicts."""
+    if previous is not None and previous.question == question and previous.corpus_version == kb.corpus.version:
+        before = previous.answers
+    else:
+        before = checked(stream(pg, kb, question, bodies, "Before the edit"), documents_of(kb))
+    report = kb.apply_edit(edit)
+    if on_sync:
+        on_sync(report)
+    after = checked(stream(pg, kb, question, bodies, f"After: {edit.title}", before), documents_of(kb))
+    return Comparison.of(question, after, kb.corpus.version, edit, before)
+
+
+def time_chart(comparison: Comparison) -> None:
+    """Each column's time split into retrieval, reading the prompt and generating, as stacked bars."""
+    rows = []
+    for item in comparison.answers:
+        if item.answer.error:
+            continue
+        split = time_split(item.answer)
+        rows.append({"column": item.answer.backend, "1 retrieval": split.retrieval_ms / 1000,
+                     "2 reading the prompt": split.reading_ms / 1000, "3 generating": split.generating_ms / 1000})
+    if not rows:
+        return
+    table = pd.DataFrame(rows).set_index("column")
+    st.bar_chart(table, horizontal=True, stack=True, x_label="seconds", y_label="", height=220,
+                 color=["#f0a202", "#7c9cbf", "#3d6b8f"])
+    rates = [f"{i.answer.backend} {time_split(i.answer).tokens_per_s:.0f}" for i in comparison.answers
+             if not i.answer.error and time_split(i.answer).tokens_per_s]
+    st.caption("The four columns run as one batch: they wait for the one retrieval together and read their prompts "
+               "side by side, so retrieval's share is what RAG and Hybrid add; Base and Fine-tuned alone would skip "
+               "it. Tokens a second while generating: " + ", ".join(rates) + ".")
+
+
+def downloads(comparison: Comparison, key: str = "") -> None:
+    md, js, cs = st.columns(3)
+    md.download_button("Download Markdown", comparison.to_markdown(), "comparison.md", "text/markdown",
+                       on_click="ignore", icon=":material/download:", key=f"md{key}", width="stretch")
+    js.download_button("Download JSON", comparison.to_json(), "comparison.json", "application/json",
+                       on_click="ignore", icon=":material/download:", key=f"json{key}", width="stretch")
+    cs.download_button("Download CSV", comparison.to_csv(), "comparison.csv", "text/csv",
+                       on_click="ignore", icon=":material/download:", key=f"csv{key}", width="stretch")

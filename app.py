@@ -15,6 +15,7 @@ page = st.navigation([
 # A first start shows its steps here, in the main area; later runs keep the slot, empty, so the page's
 # elements keep their places (else the browser briefly shows the old columns beside the new ones).
 pg = session.playground(st.empty())
+session.show_toasts()
 with st.sidebar:
     st.caption("**Model**: " + pg.engine.label)
     for name, info in pg.engine.adapters.items():

@@ -95,7 +95,36 @@ def knowledge_base() -> KnowledgeBase | None:
     return st.session_state.kb
 
 
-def show_sync(report) -> None:
+def show_sync(report, later: bool = False) -> None:
+    """The re-indexing's report as a toast: now, or (`later`) on the next run, for a page that reruns at once
+    so the sidebar shows the new corpus."""
     names = ", ".join(report.documents) or "nothing"
-    st.toast(f"Re-indexed {names}: {report.added} chunk(s) replaced ({report.embedded} embedded afresh), "
-             f"{report.deleted} removed, {report.kept} kept, in {report.ms:.0f} ms")
+    message = (f"Re-indexed {names}: {report.added} chunk(s) replaced ({report.embedded} embedded afresh), "
+               f"{report.deleted} removed, {report.kept} kept, in {report.ms:.0f} ms")
+    st.session_state.last_reindex_ms = report.ms  # the decision guide cites it
+    if later:
+        st.session_state.setdefault("toasts", []).append(message)
+    else:
+        st.toast(message)
+
+
+def show_toasts() -> None:
+    for message in st.session_state.pop("toasts", []):
+        st.toast(message)
+
+
+def kept(key: str, default):
+    """Keeps a widget's value across pages: Streamlit forgets a widget's state when its page is not
+    shown, so the value is copied to a key of the session's own and put back on return. Call before
+    drawing the widget with this key."""
+    mine = f"kept-{key}"
+    if key in st.session_state:
+        st.session_state[mine] = st.session_state[key]
+    else:
+        st.session_state[key] = st.session_state.get(mine, default)
+    return st.session_state[key]
+
+
+def remember(key: str, value) -> None:
+    """Sets a kept widget's value (from a callback, before the widget is drawn)."""
+    st.session_state[key] = st.session_state[f"kept-{key}"] = value
