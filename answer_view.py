@@ -115,8 +115,9 @@ def render_answer(item: Checked, kb: KnowledgeBase | None, phase: str = "now", o
         else:
             st.markdown(_text(answer.text) if answer.text else "_(no answer)_")
     st.caption(grounding_line(item), help=WHAT_IT_CATCHES)
-    for source in answer.sources:
-        st.caption(f":material/description: **{source.title}** · version {source.version} · score {source.score:.2f}")
+    for (title, version), scores in _by_document(answer.sources).items():
+        st.caption(f":material/description: **{title}** · version {version} · score{'s' if len(scores) > 1 else ''} "
+                   + ", ".join(f"{s:.2f}" for s in scores))
     if answer.sources:
         with st.expander("Retrieved passages"):
             for source in answer.sources:
@@ -125,6 +126,14 @@ def render_answer(item: Checked, kb: KnowledgeBase | None, phase: str = "now", o
                     st.markdown(f":material/format_quote: _{_text(sentence)}_ (quoted in the prompt)")
                 st.text(source.text)
     st.caption(timings_line(answer))
+
+
+def _by_document(sources) -> dict:
+    """The passages' scores under each document they came from (three chunks of one policy: one line)."""
+    grouped: dict[tuple, list[float]] = {}
+    for source in sources:
+        grouped.setdefault((source.title, source.version), []).append(source.score)
+    return grouped
 
 
 VERDICT_COLOURS = {"followed": "green", "stale": "orange", "both": "violet", "silent": "gray", "unchanged": "gray"}
@@ -250,7 +259,7 @@ def time_chart(comparison: Comparison) -> None:
     if not rows:
         return
     table = pd.DataFrame(rows).set_index("column")
-    st.bar_chart(table, horizontal=True, stack=True, x_label="seconds", y_label="", height=220,
+    st.bar_chart(table, horizontal=True, stack=True, sort=False, x_label="", y_label="seconds", height=220,
                  color=["#f0a202", "#7c9cbf", "#3d6b8f"])
     rates = [f"{i.answer.backend} {time_split(i.answer).tokens_per_s:.0f}" for i in comparison.answers
              if not i.answer.error and time_split(i.answer).tokens_per_s]

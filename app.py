@@ -7,9 +7,11 @@ st.set_page_config(page_title="RAG or fine-tuning?", page_icon="🧭", layout="w
 
 page = st.navigation([
     st.Page("views/playground.py", title="Playground", icon=":material/compare:", default=True),
+    st.Page("views/tour.py", title="Guided tour", icon=":material/slideshow:"),
     st.Page("views/documents.py", title="Documents", icon=":material/description:"),
     st.Page("views/evaluation.py", title="Evaluation", icon=":material/analytics:"),
     st.Page("views/finetune.py", title="Fine-tune", icon=":material/model_training:"),
+    st.Page("views/decide.py", title="Decision guide", icon=":material/rule:"),
 ])
 
 # A first start shows its steps here, in the main area; later runs keep the slot, empty, so the page's

@@ -128,3 +128,13 @@ def kept(key: str, default):
 def remember(key: str, value) -> None:
     """Sets a kept widget's value (from a callback, before the widget is drawn)."""
     st.session_state[key] = st.session_state[f"kept-{key}"] = value
+
+
+def measured_figures(pg: Playground):
+    """The figures the decision guide cites, from this session (its last comparison, evaluation and
+    edit) and from what the adapters recorded when trained."""
+    from backends.evaluation.decision import measured_figures as gather
+    from backends.training.jobs import PRESETS, TRAINER
+    quick = TRAINER.estimate_s(PRESETS["Quick"], 32)[1]
+    return gather(pg.engine.adapters, st.session_state.get("result"), st.session_state.get("evaluation"),
+                  quick_training_s=quick, edit_reindex_ms=st.session_state.get("last_reindex_ms"))

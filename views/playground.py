@@ -51,7 +51,8 @@ if edit_name == OWN_EDIT and kb is not None:
 elif kb is not None:
     chosen = get_edit(edit_name)
     hint, link_col = st.columns([3, 1.2], vertical_alignment="center")
-    hint.caption(f"{chosen.description} A question it touches:")
+    touches = "It touches the question above." if chosen.question == question.strip() else "A question it touches:"
+    hint.caption(f"{chosen.description} {touches}")
     if chosen.question != question.strip():
         hint.button(f"Ask “{chosen.question}”", type="tertiary", icon=":material/help:",
                     on_click=ask_suggested, args=(chosen.question,))

@@ -1,0 +1,77 @@
+"""The guided tour and the decision guide, run by Streamlit's AppTest on the real model."""
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+TIMEOUT = 240
+
+
+def page(path):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.switch_page(path).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def button(at, label):
+    return next(b for b in at.button if b.label.startswith(label))
+
+
+def step(at):
+    return next(p.proto.text for p in at.get("progress") if p.proto.text.startswith("Step"))
+
+
+def text(at):
+    return " ".join(m.value for m in at.markdown)
+
+
+def test_the_tour_runs_the_real_thing_from_the_question_to_the_decision(engine, knowledge_parts):
+    at = page("views/tour.py")
+    assert "Step 1 of 6" in step(at)
+    assert button(at, "Next").disabled  # nothing to talk about before the answers are in
+    button(at, "Ask “How long").click().run()
+    assert not at.exception and not button(at, "Next").disabled
+    assert [h.value for h in at.subheader][1:] == ["Base", "RAG", "Fine-tuned", "Hybrid"]
+
+    button(at, "Next").click().run()
+    assert "Step 2 of 6" in step(at)
+    narration = text(at)
+    for name in ("Base", "RAG", "Fine-tuned", "Hybrid"):
+        assert f"**{name}** gives" in narration
+    assert "citing Returns and refunds" in narration and "in the brand voice" in narration
+
+    button(at, "Next").click().run()
+    assert button(at, "Next").disabled
+    button(at, "Apply the edit and ask again").click().run()
+    assert not at.exception and "re-indexed in" in at.success[0].value
+    button(at, "Next").click().run()
+    verdicts = text(at)
+    assert "Fine-tuned still says 30 days: learned before the edit" in verdicts  # no retrieval: it cannot know
+    assert "**After: Refund window: 30 → 14 days**" in verdicts and "Returns and refunds** · version 2" in " ".join(
+        c.value for c in at.caption)
+
+    button(at, "Next").click().run()
+    assert "Facts right" in text(at) and len(at.get("vega_lite_chart")) == 4
+    button(at, "Next").click().run()
+    assert "Step 6 of 6" in step(at)
+    assert at.success[0].value.startswith("**Both (Hybrid).**")
+    assert any("Fine-tuning to keep facts current" in w.value for w in at.warning)
+
+    button(at, "Leave the tour").click().run()  # to the Playground, the tour's answers and edit still shown
+    assert not at.exception and at.text_area[0].value == "How long do I have to return something?"
+    assert "**Before the edit**" in text(at)
+
+
+def test_the_decision_guide_answers_for_the_team_s_situation(engine, knowledge_parts):
+    at = page("views/decide.py")
+    assert at.success[0].value.startswith("**RAG.**")
+    assert any("Fine-tuning to hide bad grounding" in w.value for w in at.warning)
+    at.radio(key="decide-problem").set_value("behaviour").run()
+    at.radio(key="decide-citations").set_value("no").run()
+    at.radio(key="decide-changes").set_value("rarely").run()
+    assert at.success[0].value.startswith("**Fine-tuning.**")
+    assert "trained voice on 100%" in text(at)
+    assert any("RAG to fix a behaviour problem" in w.value for w in at.warning)
+    at.radio(key="decide-can_evaluate").set_value("no").run()
+    assert at.success[0].value.startswith("**Not fine-tuning yet.**")
+    assert any("Tuning what you cannot measure" in w.value for w in at.warning)

@@ -1,0 +1,103 @@
+"""The guided tour: the argument in six steps, each running the real thing, with a narration and Next.
+The presenter may leave at any step: the answers and the edit stay in the session's Playground."""
+import streamlit as st
+
+import answer_view as view
+import decision_view
+import score_view
+import session
+from backends import backend_names, get_backend, get_edit
+from backends.evaluation.decision import Situation, decide
+from backends.evaluation.tour import STEPS, TOUR_EDIT, TOUR_QUESTION, describe_answers, describe_verdicts
+
+st.title("Guided tour: RAG or fine-tuning?")
+pg, kb = session.playground(), session.knowledge_base()
+step = st.session_state.setdefault("tour_step", 0)
+edit = get_edit(TOUR_EDIT)
+asked, edited = st.session_state.get("tour_asked"), st.session_state.get("tour_edited")
+
+
+def go(to: int) -> None:
+    st.session_state.tour_step = to
+
+
+def leave() -> None:
+    session.remember("question", TOUR_QUESTION)
+    session.remember("edit", TOUR_EDIT)
+
+
+st.progress((step + 1) / len(STEPS), text=f"Step {step + 1} of {len(STEPS)}: {STEPS[step].title}")
+st.subheader(STEPS[step].title)
+st.markdown(STEPS[step].narration)
+notice = st.container()
+action = st.container()
+back, forward, out = st.columns([1, 1, 2], vertical_alignment="center")
+ready = {0: asked, 1: asked, 2: edited, 3: edited}.get(step, True)
+back.button("Back", icon=":material/arrow_back:", disabled=step == 0, on_click=go, args=(step - 1,), width="stretch")
+if step < len(STEPS) - 1:
+    forward.button("Next", type="primary", icon=":material/arrow_forward:", disabled=not ready, on_click=go,
+                   args=(step + 1,), width="stretch")
+else:
+    forward.button("Start again", icon=":material/replay:", on_click=go, args=(0,), width="stretch")
+if out.button("Leave the tour and explore", type="tertiary", icon=":material/explore:", on_click=leave):
+    st.switch_page("views/playground.py")
+
+if kb is None:
+    st.stop()  # the reason is shown above: the tour needs the documents
+backends = [get_backend(name) for name in backend_names()]
+
+if step == 0:
+    if action.button(f"Ask “{TOUR_QUESTION}”", type="primary", icon=":material/send:"):
+        if kb.corpus.changed():  # the story starts from the documents as shipped
+            session.show_sync(kb.reset(), later=True)
+        st.session_state.pop("tour_edited", None)
+        bodies = view.grid(pg, backends)
+        asked = view.ask(pg, kb, TOUR_QUESTION, bodies)
+        st.session_state.tour_asked = st.session_state.result = asked
+        session.remember("question", TOUR_QUESTION)
+        st.rerun()
+    if asked:
+        view.draw(asked, view.grid(pg, backends), kb)
+elif step == 1 and asked:
+    with action:
+        for line in describe_answers(asked):
+            st.markdown("- " + line.replace("$", "\\$"))
+    view.draw(asked, view.grid(pg, backends), kb)
+elif step == 2:
+    if not edited and action.button("Apply the edit and ask again", type="primary", icon=":material/edit_document:"):
+        try:
+            bodies = view.grid(pg, backends)
+            edited = view.ask_across_edit(pg, kb, TOUR_QUESTION, edit, bodies, asked,
+                                          on_sync=lambda report: session.show_sync(report, later=True))
+        except ValueError as err:  # the edit is in already (applied on the Playground): start the tour again
+            notice.warning(f"{err} Press Back to the first step to start the tour from the shipped documents.")
+        else:
+            st.session_state.tour_edited = st.session_state.result = edited
+            session.remember("edit", TOUR_EDIT)
+            st.rerun()
+    if edited:
+        action.success(f"{edit.title}: re-indexed in {st.session_state.get('last_reindex_ms', 0):.0f} ms. Press Next.")
+        view.draw(edited, view.grid(pg, backends), kb)
+elif step == 3 and edited:
+    action.markdown(describe_verdicts(edited).replace("$", "\\$"))
+    view.draw(edited, view.grid(pg, backends), kb)
+elif step == 4:
+    evaluation = st.session_state.get("evaluation")
+    summary, source = (evaluation["summary"], "this session's run") if evaluation else (None, "")
+    if summary is None:
+        for name, info in pg.engine.adapters.items():
+            summary = (info.manifest.get("evaluation") or {}).get("summary")
+            if summary:
+                source = f"recorded when adapter {name} was trained ({info.manifest.get('date', '?')[:10]})"
+                break
+    if summary:
+        action.caption(f"Measured on the held-out questions, {source}. The Evaluation page runs it again on this machine.")
+        with action:
+            score_view.charts(summary)
+    else:
+        action.info("No evaluation is recorded yet: the Evaluation page runs one (a few minutes).")
+elif step == 5:
+    figures = session.measured_figures(pg)
+    with action:
+        decision_view.show(decide(Situation("both", "often", "yes", "yes", "relaxed"), figures), figures)
+        st.page_link("views/decide.py", label="Decide for your own problem", icon=":material/rule:")
