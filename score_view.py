@@ -8,7 +8,7 @@ import streamlit as st
 MEASURES = {"fact_accuracy": "Facts right", "style_rate": "Brand voice", "stale_rate": "Stale after the edits"}
 
 
-def charts(summary: list[dict], key: str = "") -> None:
+def charts(summary: list[dict]) -> None:
     table = pd.DataFrame(summary)
     columns, phases = list(dict.fromkeys(table["backend"])), list(dict.fromkeys(table["phase"]))
     order = lambda wide: wide[[p for p in phases if p in wide.columns]]  # noqa: E731  (before, then after)
@@ -17,6 +17,9 @@ def charts(summary: list[dict], key: str = "") -> None:
         wide = order(shown.pivot(index="backend", columns="phase", values=measure).reindex(columns) * 100).round(0)
         with place:
             st.markdown(f"**{title}** (% of answers)")
+            if wide.empty:
+                st.caption("Not measured: no edits in this run.")
+                continue
             st.bar_chart(wide, stack=False, sort=False, x_label="", y_label="%", height=240)
     latency = order(table.pivot(index="backend", columns="phase", values="median_total_ms").reindex(columns) / 1000).round(2)
     st.markdown("**Median time an answer took** (seconds, all four columns batched)")

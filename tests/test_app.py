@@ -1,4 +1,6 @@
 """Every page, run by Streamlit's AppTest in this process (sharing the session's loaded model)."""
+import time
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -147,6 +149,28 @@ def test_your_own_questions_are_scored_on_the_evaluation_page_and_a_bad_file_is_
     uploader.upload("mine.csv", b"question,answers\nHow long do I have to return something?,30 days|30-day\n",
                     "text/csv").run()
     next(b for b in app.button if b.label == "Score my questions").click().run()
+    for _ in range(120):  # it runs in the background; each run of the page shows how far it is
+        if not any(b.label == "Cancel" for b in app.button):
+            break
+        time.sleep(0.5)
+        app.run()
     assert not app.exception and not app.error
     table = app.dataframe[-2].value  # the summary of your questions, then every answer
     assert list(table["phase"]) == ["now"] * 4 and list(table["questions"]) == [1] * 4
+
+
+def test_the_evaluation_runs_in_the_background_says_where_it_is_and_cancels(app):
+    app.switch_page("views/evaluation.py").run()
+    next(b for b in app.button if b.label == "Run the evaluation").click().run()
+    bar = next(p.proto.text for p in app.get("progress"))
+    assert bar.startswith("before the edits, question 1 of 32")
+    app.switch_page("views/playground.py").run()  # another page: the run goes on
+    app.switch_page("views/evaluation.py").run()
+    next(b for b in app.button if b.label == "Cancel").click().run()
+    for _ in range(120):
+        if any("Cancelled: nothing was kept." in w.value for w in app.warning):
+            break
+        time.sleep(0.5)
+        app.run()
+    assert any("Cancelled: nothing was kept." in w.value for w in app.warning)
+    assert not any(b.label == "Cancel" for b in app.button) and "evaluation" not in app.session_state

@@ -1,9 +1,13 @@
 """The evaluation in numbers: which columns follow the edited policy, which stay stale, which speak in the voice."""
+import json
+
 import pandas as pd
 import streamlit as st
 
+import score_view
 import session
-from backends.evaluation import HELD_OUT, evaluate, format_table, load_questions, parse_questions
+from backends.evaluation import HELD_OUT, evaluate, load_questions, parse_questions
+from backends.evaluation.runs import EvaluationRun
 
 st.title("Evaluation")
 st.caption("Every column answers every held-out question twice: on the documents as shipped (**before**) and "
@@ -14,14 +18,60 @@ st.caption("Every column answers every held-out question twice: on the documents
 pg = session.playground()
 
 
-def show(summary: list[dict]) -> None:
-    table = pd.DataFrame(summary)[["phase", "backend", "answered", "questions", "fact_accuracy", "style_rate",
+def table(summary: list[dict]) -> None:
+    shown = pd.DataFrame(summary)[["phase", "backend", "answered", "questions", "fact_accuracy", "style_rate",
                                    "stale_rate", "median_total_ms"]]
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
+    st.dataframe(shown, hide_index=True, width="stretch", column_config={
         "fact_accuracy": st.column_config.ProgressColumn("facts right", format="percent", min_value=0, max_value=1),
         "style_rate": st.column_config.ProgressColumn("brand voice", format="percent", min_value=0, max_value=1),
         "stale_rate": st.column_config.ProgressColumn("stale", format="percent", min_value=0, max_value=1),
         "median_total_ms": st.column_config.NumberColumn("median ms", format="%d")})
+
+
+def show(result: dict, key: str) -> None:
+    score_view.charts(result["summary"])
+    table(result["summary"])
+    if result.get("rows"):
+        with st.expander("Every answer"):
+            st.dataframe(pd.DataFrame(result["rows"]), hide_index=True, width="stretch")
+    a, b, c = st.columns(3)
+    a.download_button("Summary as CSV", pd.DataFrame(result["summary"]).to_csv(index=False), f"{key}-summary.csv",
+                      "text/csv", on_click="ignore", icon=":material/download:", key=f"{key}-summary", width="stretch")
+    if result.get("rows"):
+        b.download_button("Every answer as CSV", pd.DataFrame(result["rows"]).to_csv(index=False), f"{key}-answers.csv",
+                          "text/csv", on_click="ignore", icon=":material/download:", key=f"{key}-rows", width="stretch")
+    c.download_button("All of it as JSON", json.dumps(result, indent=2, ensure_ascii=False), f"{key}.json",
+                      "application/json", on_click="ignore", icon=":material/download:", key=f"{key}-json",
+                      width="stretch")
+
+
+def watch(job: str, done_key: str) -> None:
+    """A run's progress, live (it goes on if the user changes page); its result lands in `done_key`."""
+    @st.fragment(run_every=1.0)
+    def progress() -> None:
+        run: EvaluationRun | None = st.session_state.get(job)
+        if run is None:
+            return
+        if run.state in ("running", "cancelling"):
+            left = f", about {run.remaining_s / 60:.1f} min left" if run.remaining_s is not None else ""
+            st.progress(run.done / run.total, text=f"{run.where} · {run.elapsed_s:.0f} s{left}")
+            if run.state == "cancelling":
+                st.caption("Stopping after the question it is on…")
+            elif st.button("Cancel", icon=":material/stop:", key=f"{job}-cancel"):
+                run.cancelled.set()
+                st.rerun(scope="fragment")
+            return
+        del st.session_state[job]
+        if run.state == "done":
+            st.session_state[done_key] = run.result
+        else:
+            st.session_state[f"{job}-ended"] = ("Cancelled: nothing was kept." if run.state == "cancelled"
+                                                else f"The evaluation failed: {run.error}")
+        st.rerun(scope="app")
+    progress()
+    ended = st.session_state.pop(f"{job}-ended", None)
+    if ended:
+        st.warning(ended)
 
 
 for name, info in pg.engine.adapters.items():
@@ -30,28 +80,28 @@ for name, info in pg.engine.adapters.items():
         st.subheader(f"Recorded when adapter {name} was trained")
         st.caption(f"Trained {info.manifest.get('date', '?')} on corpus {info.corpus_version}, "
                    f"seed {info.manifest.get('seed')}, final loss {info.manifest.get('final_loss')}.")
-        show(recorded)
+        show(info.manifest["evaluation"], f"recorded-{name}")
 
 st.subheader("Run it now")
 questions = load_questions(HELD_OUT)
-st.caption(f"{len(questions)} held-out questions × 2 phases, all columns batched: a few minutes on 2 cores.")
-if st.button("Run the evaluation", type="primary"):
-    bar = st.progress(0.0, text="Answering…")
-    result = evaluate(pg, questions, progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total} questions"))
-    bar.empty()
-    st.session_state.evaluation = result
+st.caption(f"{len(questions)} held-out questions, each asked before and after the edits ({2 * len(questions)} "
+           "rounds, all four columns batched): a few minutes on 2 cores. It keeps going if you visit another page.")
+running = "evaluation-run" in st.session_state
+if st.button("Run the evaluation", type="primary", disabled=running):
+    st.session_state["evaluation-run"] = EvaluationRun.start(lambda progress: evaluate(pg, questions, progress=progress),
+                                                             len(questions), 2)
+    st.rerun()
+watch("evaluation-run", "evaluation")
 if "evaluation" in st.session_state:
-    show(st.session_state.evaluation["summary"])
-    with st.expander("Every answer"):
-        st.dataframe(pd.DataFrame(st.session_state.evaluation["rows"]), hide_index=True, width="stretch")
-    st.download_button("Download as text", format_table(st.session_state.evaluation), "evaluation.txt")
+    st.caption(f"Measured on {st.session_state.evaluation.get('measured_on', 'this machine')}.")
+    show(st.session_state.evaluation, "evaluation")
 
 st.subheader("Your own questions")
 st.caption("A JSON Lines file (`question`, `answers`: the strings a right answer holds, optionally `after`) or a CSV "
            "(columns `question` and `answers`, strings separated by `|`), scored on this session's documents as they "
            "are now, your uploads and edits included.")
 own = st.file_uploader("Questions file", type=["jsonl", "csv"])
-if own is not None and st.button("Score my questions"):
+if own is not None and st.button("Score my questions", disabled="own-run" in st.session_state):
     try:
         mine = parse_questions(own.name, own.getvalue())
     except ValueError as err:
@@ -60,12 +110,9 @@ if own is not None and st.button("Score my questions"):
         kb = session.knowledge_base()
         if kb is None:
             st.stop()  # the reason is shown above
-        bar = st.progress(0.0, text="Answering…")
-        st.session_state.own_evaluation = evaluate(
-            pg, mine, progress=lambda done, total: bar.progress(done / total, text=f"{done}/{total} questions"),
-            documents=kb)
-        bar.empty()
+        st.session_state["own-run"] = EvaluationRun.start(
+            lambda progress: evaluate(pg, mine, progress=progress, documents=kb), len(mine), 1)
+        st.rerun()
+watch("own-run", "own_evaluation")
 if "own_evaluation" in st.session_state:
-    show(st.session_state.own_evaluation["summary"])
-    with st.expander("Every answer to your questions"):
-        st.dataframe(pd.DataFrame(st.session_state.own_evaluation["rows"]), hide_index=True, width="stretch")
+    show(st.session_state.own_evaluation, "own-evaluation")
