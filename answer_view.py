@@ -107,8 +107,7 @@ def render_answer(item: Checked, kb: KnowledgeBase | None, phase: str = "now", o
     note = stale_note(answer, kb) if phase == "now" else None
     if note:
         st.caption(note[0], help=note[1])
-    slug = "".join(c if c.isalnum() else "-" for c in answer.backend.lower())
-    with st.container(border=True, key=f"answer-{slug}-{phase}"):  # the key lets a browser test find it
+    with st.container(border=True, key=f"answer-{_slug(answer.backend)}-{phase}"):  # the key lets a browser test find it
         if other is not None and other.text and answer.text:
             pair = (other.text, answer.text) if phase == "now" else (answer.text, other.text)
             st.markdown(_diffed(*pair, "after" if phase == "now" else "before"), unsafe_allow_html=True)
@@ -152,11 +151,16 @@ def grid(pg: Playground, backends: list[Backend]) -> dict:
     return bodies
 
 
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower())
+
+
 def draw(comparison: Comparison, bodies: dict, kb: KnowledgeBase | None) -> None:
     for item in comparison.answers:
         name = item.answer.backend
         before = comparison.before_of(name)
-        with bodies[name].container():
+        # keyed apart from the streaming layout, so the browser replaces that whole and keeps none of it
+        with bodies[name].container(key=f"shown-{_slug(name)}"):
             if before is None:
                 render_answer(item, kb)
                 continue
@@ -181,7 +185,7 @@ def stream(pg: Playground, kb: KnowledgeBase | None, question: str, bodies: dict
     (its sources, timings, verdicts) is cleared, so nothing stale sits under the new heading."""
     slots, kept = {}, {c.answer.backend: c for c in keep or []}
     for name, body in bodies.items():
-        with body.container():
+        with body.container(key=f"streaming-{_slug(name)}"):
             earlier = kept.get(name)
             if earlier is not None:
                 left, right = st.columns(2)

@@ -67,6 +67,7 @@ def ask(page, url):
     page.goto(url)
     page.get_by_role("button", name="Ask").click(timeout=WAIT_MS)
     expect(column(page, "RAG")).to_contain_text("tokens in", timeout=WAIT_MS)
+    settled(page)  # the run that draws the finished answers has ended (no streamed text left under them)
 
 
 def test_ask_then_edit_the_policy_in_two_sessions(server, browser):
@@ -77,7 +78,7 @@ def test_ask_then_edit_the_policy_in_two_sessions(server, browser):
         expect(column(first, name)).to_contain_text("Returns and refunds · version 1")
     for name in ("Fine-tuned", "Hybrid"):
         expect(column(first, name)).to_contain_text("Hey trailblazer!")
-        expect(column(first, name)).to_contain_text("adapter larkspur-voice (learned corpus")
+        expect(column(first, name)).to_contain_text("adapter larkspur-voice (learned the shipped documents)")
     base_before = first.locator(".st-key-answer-base-now").inner_text()
     tuned_before = first.locator(".st-key-answer-fine-tuned-now").inner_text()
     first.screenshot(path=str(ARTIFACTS / "1-asked.png"), full_page=True)
@@ -89,11 +90,15 @@ def test_ask_then_edit_the_policy_in_two_sessions(server, browser):
     for name in ("RAG", "Hybrid"):
         expect(column(first, name)).to_contain_text("Returns and refunds · version 2")
         expect(column(first, name)).to_contain_text("Before the edit")
+    settled(first)
     for key, text in (("base", base_before), ("fine-tuned", tuned_before)):  # their knowledge did not change
         assert first.locator(f".st-key-answer-{key}-before").inner_text() == text
         assert first.locator(f".st-key-answer-{key}-now").inner_text() == text
     expect(column(first, "Base")).to_contain_text("unchanged")
-    expect(column(first, "Fine-tuned")).to_contain_text("Answers from what it learned of corpus")
+    expect(column(first, "Fine-tuned")).to_contain_text(
+        "Answers from what it learned of the shipped documents; since then Returns and refunds changed")
+    expect(column(first, "Fine-tuned")).to_contain_text("still says 30 days: learned before the edit")
+    expect(first.locator('.st-key-answer-hybrid-now span[style*="background"]').filter(has_text="14")).to_be_visible()
     first.screenshot(path=str(ARTIFACTS / "2-edited.png"), full_page=True)
 
     second = browser.new_context(viewport={"width": 1600, "height": 1400}).new_page()
@@ -173,3 +178,47 @@ def test_fine_tune_on_a_file_of_my_own_shows_the_loss_live_and_cancel_leaves_no_
     page.get_by_role("button", name="Cancel").click()
     expect(page.get_by_text("no adapter was written")).to_be_visible(timeout=WAIT_MS)
     assert not (ROOT / "adapters" / "browser-check").exists()
+
+
+def test_the_tour_from_the_question_to_the_decision_then_a_download_and_a_prepared_link(server, browser):
+    import json
+    page = browser.new_context(viewport={"width": 1200, "height": 1300}, accept_downloads=True).new_page()
+    page.goto(f"{server}/tour")
+    page.get_by_role("button", name="Ask “How long do I have to return something?”").click(timeout=WAIT_MS)
+    expect(column(page, "RAG")).to_contain_text("tokens in", timeout=WAIT_MS)
+    settled(page)
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_text("Step 2 of 6")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text("citing Returns and refunds").first).to_be_visible()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("button", name="Apply the edit and ask again").click(timeout=WAIT_MS)
+    expect(page.get_by_text("re-indexed in")).to_be_visible(timeout=WAIT_MS)
+    settled(page)
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_text("Fine-tuned still says 30 days: learned before the edit")).to_be_visible(timeout=WAIT_MS)
+    page.screenshot(path=str(ARTIFACTS / "7-tour-verdicts-1200.png"), full_page=True)
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_text("Stale after the edits")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_text("Both (Hybrid).")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text("Fine-tuning to keep facts current")).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "8-tour-decision-1200.png"), full_page=True)
+
+    page.get_by_role("button", name="Leave the tour and explore").click()
+    expect(column(page, "Hybrid")).to_contain_text("Before the edit", timeout=WAIT_MS)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download JSON").click()
+    data = json.loads(open(download.value.path()).read())
+    assert data["question"] == "How long do I have to return something?"
+    assert data["edit"]["name"] == "refund-window" and [c["column"] for c in data["columns"]] == [
+        "Base", "RAG", "Fine-tuned", "Hybrid"]
+    tuned = data["columns"][2]
+    assert tuned["verdict"]["kind"] == "stale" and tuned["before"]["text"] == tuned["after"]["text"]
+    on_screen = page.locator(".st-key-answer-fine-tuned-now").inner_text()
+    assert " ".join(tuned["after"]["text"].split()) == " ".join(on_screen.split())
+
+    link = page.context.new_page()
+    link.goto(f"{server}/?q=How+much+does+the+Trailhead+Club+membership+cost%3F&edit=membership-price")
+    expect(link.get_by_label("Question")).to_have_value("How much does the Trailhead Club membership cost?",
+                                                        timeout=WAIT_MS)
+    expect(link.get_by_text("Raises the Trailhead Club membership fee from $25 to $30 a year.")).to_be_visible()
