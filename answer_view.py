@@ -22,7 +22,7 @@ def column_caption(pg: Playground, backend: Backend) -> str:
     if not adapter:
         used = "no adapter"
     elif adapter in pg.engine.adapters:
-        used = f"adapter **{adapter}** (learned {_learned(pg.engine.adapters[adapter].corpus_version)})"
+        used = f"adapter **{adapter}** (learned {learned(pg.engine.adapters[adapter].corpus_version)})"
     else:
         used = f"adapter **{adapter}**: not installed"
     retrieval = "retrieves passages" if backend.uses_retrieval else "no retrieval"
@@ -33,7 +33,8 @@ def column_caption(pg: Playground, backend: Backend) -> str:
     return f"{backend.description}  \n{pg.engine.label} · {used} · {retrieval}"
 
 
-def _learned(corpus_version: str | None) -> str:
+def learned(corpus_version: str | None) -> str:
+    """What an adapter learned, in words: the shipped documents, or a corpus named by its version."""
     return "the shipped documents" if corpus_version == shipped_sample_version() else f"corpus {corpus_version}"
 
 
@@ -78,7 +79,7 @@ def stale_note(answer: Answer, kb: KnowledgeBase | None) -> tuple[str, str] | No
         since = "; since then " + ", ".join(kb.corpus.get(d).title for d in kb.corpus.changed()) + " changed"
     elif kb is not None and kb.corpus.uploaded:
         since = "; these are other documents"
-    return (f":orange[:material/history: Answers from what it learned of {_learned(p.adapter_corpus_version)}{since}.]",
+    return (f":orange[:material/history: Answers from what it learned of {learned(p.adapter_corpus_version)}{since}.]",
             f"The adapter learned corpus {p.adapter_corpus_version}; the documents are now {p.index_corpus_version}.")
 
 

@@ -2,6 +2,7 @@
 import streamlit as st
 
 import session
+from answer_view import learned
 
 st.set_page_config(page_title="RAG or fine-tuning?", page_icon="🧭", layout="wide")
 
@@ -21,7 +22,8 @@ session.show_toasts()
 with st.sidebar:
     st.caption("**Model**: " + pg.engine.label)
     for name, info in pg.engine.adapters.items():
-        st.caption(f"**Adapter** {name}: trained on corpus {info.corpus_version}")
+        st.caption(f"**Adapter** {name}: trained on {learned(info.corpus_version)}",
+                   help=f"It learned corpus version {info.corpus_version}.")
     for name, problem in pg.engine.problems.items():
         st.caption(f"**Adapter** {name}: not installed")
     kb = session.knowledge_base()
