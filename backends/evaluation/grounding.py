@@ -7,6 +7,7 @@ has no figure in it ("you can return anything"), nor a negation ("not within 30 
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -101,7 +102,8 @@ def claims(text: str) -> list[Claim]:
     return [claim for _, claim in sorted(found, key=lambda item: item[0])]
 
 
-def _index(texts: list[tuple[str, str]]) -> dict[tuple, str]:
+@functools.lru_cache(maxsize=16)  # the documents are the same for every column of a question: read them once
+def _index(texts: tuple[tuple[str, str], ...]) -> dict[tuple, str]:
     """Each claim key in (title, text) pairs, with the first title that holds it."""
     keys: dict[tuple, str] = {}
     for title, text in texts:
@@ -115,7 +117,7 @@ def _index(texts: list[tuple[str, str]]) -> dict[tuple, str]:
 def check(answer: str, passages: list[tuple[str, str]], documents: list[tuple[str, str]]) -> list[CheckedClaim]:
     """Each claim of the answer, and where it is backed: in the (title, text) passages it was given,
     else in the current documents, else nowhere. A claim said twice is checked once."""
-    in_passages, in_documents = _index(passages), _index(documents)
+    in_passages, in_documents = _index(tuple(passages)), _index(tuple(documents))
     checked, seen = [], set()
     for claim in claims(answer):
         if claim.key in seen:
