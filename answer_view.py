@@ -186,7 +186,7 @@ def stream(pg: Playground, kb: KnowledgeBase | None, question: str, bodies: dict
     (its sources, timings, verdicts) is cleared, so nothing stale sits under the new heading."""
     slots, kept = {}, {c.answer.backend: c for c in keep or []}
     for name, body in bodies.items():
-        with body.container(key=f"streaming-{_slug(name)}"):
+        with body.container(key=f"streaming-{_slug(name)}-{_slug(label)[:24]}"):  # one a phase
             earlier = kept.get(name)
             if earlier is not None:
                 left, right = st.columns(2)

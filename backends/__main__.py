@@ -171,7 +171,7 @@ def _eval(args, settings: Settings) -> int:
 def _bench(args, settings: Settings) -> int:
     from .evaluation.bench import format_bench, run_bench
     result = run_bench(settings, tokens=args.tokens, runs=args.runs, starts=not args.no_starts, copies=args.copies,
-                       pages=args.pages)
+                       pages=args.pages, training=not args.no_training)
     print(json.dumps(result, indent=2) if args.json else format_bench(result))
     return 0
 
@@ -225,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--no-starts", action="store_true", help="skip the fresh-process start timings")
     bench.add_argument("--copies", type=int, default=100, help="copies of the sample corpus a new session's start is timed on")
     bench.add_argument("--pages", type=int, default=250, help="pages of the PDF whose upload is timed")
+    bench.add_argument("--no-training", action="store_true",
+                       help="skip the memory of serving while a Quick training runs (about 4 minutes)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.set_defaults(run=_bench)
     args = parser.parse_args(argv)

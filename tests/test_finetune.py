@@ -153,3 +153,38 @@ def test_pairs_drafted_from_documents_are_shown_for_review_before_training(engin
     table = at.dataframe[0].value  # the editable table (st.data_editor)
     assert list(table["question"]) == [p["question"] for p in drafted]
     assert not next(b for b in at.button if b.label == "Start training").disabled
+
+
+def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engine, knowledge_parts, settings,
+                                                                           tmp_path):
+    from backends.training.jobs import TRAINER
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    at.switch_page("views/finetune.py").run()
+    assert not any(b.label == "Cancel" for b in at.button)  # idle: nothing under way, Start offered
+    configured = settings.with_(adapters_dir=str(tmp_path / "adapters"))
+
+    TRAINER.start(configured, "page-states", PAIRS, TINY, VOICE, on_done=engine.attach)
+    at.run()
+    assert any(b.label == "Cancel" for b in at.button)  # going: its progress and Cancel, from any session
+    assert next(b for b in at.button if b.label == "Start training").disabled
+    run = wait(TRAINER)
+    at.run()
+    assert run.state == "done" and any("attached it as page-states" in s.value for s in at.success)
+    assert any(t.label == "Use page-states in my Fine-tuned and Hybrid columns" for t in at.toggle)
+    delete_adapter(engine, "page-states")
+
+    (tmp_path / "not-a-folder").write_text("a file where the adapters folder should be")
+    TRAINER.start(settings.with_(adapters_dir=str(tmp_path / "not-a-folder" / "adapters")), "fails", PAIRS, TINY, VOICE)
+    run = wait(TRAINER)
+    at.run()
+    assert run.state == "failed" and any("Training failed:" in w.value for w in at.warning)
+    assert "fails" not in engine.adapters and not (Path(settings.cache_dir) / "training" / "fails").exists()
+
+    slow = Preset("Slow", "", TrainingConfig(batch_size=2, epochs=1), 50)
+    TRAINER.start(configured, "cancelled-here", PAIRS, slow, VOICE)
+    at.run()
+    next(b for b in at.button if b.label == "Cancel").click().run()
+    run = wait(TRAINER)
+    at.run()
+    assert run.state == "cancelled" and any("no adapter was written" in w.value for w in at.warning)
+    assert not (tmp_path / "adapters" / "cancelled-here").exists()

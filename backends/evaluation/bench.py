@@ -117,7 +117,7 @@ def yardstick_cmake_args() -> str:
 
 
 def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool = True, copies: int = 100,
-              pages: int = 250) -> dict:
+              pages: int = 250, training: bool = True) -> dict:
     import torch
     import transformers
     import peft
@@ -180,6 +180,8 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
         result["first_start_s"] = round(statistics.median(first_start() for _ in range(runs)), 2)
         result["cloud_first_start_s"] = cloud.first_start_s(QUESTIONS["base_length"])
         result["served_rss_mb"], result["served_rss_how"] = cloud.served_rss_mb()
+    if training:
+        result["served_while_training"] = served_while_training(settings)
     result["machine"] = {"cores": os.cpu_count(), "threads": torch.get_num_threads(), "dtype": str(engine.model.dtype),
                          "cpu": cpu_name(), "python": platform.python_version(),
                          "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
@@ -262,6 +264,63 @@ def _upload_cost(settings: Settings, store, embedder: Embedder, pages: int = 250
             "error": result.error or None}
 
 
+def _served_while_training_here(settings: Settings, preset: str = "Quick") -> dict:
+    """In this process (a fresh one): the four columns answering the default question over and over
+    while a training run of `preset` on the shipped answers goes on beside them, as on a Community
+    Cloud app where one visitor fine-tunes and the others ask. The peak of VmRSS, sampled every 0.2 s."""
+    import json
+    import threading
+
+    from ..training import DATA_DIR, read_jsonl
+    from ..training.jobs import PRESETS, Trainer
+
+    peak, sampling = [0.0], threading.Event()
+
+    def sample():
+        while not sampling.wait(0.2):
+            peak[0] = max(peak[0], _rss_mb())
+    threading.Thread(target=sample, daemon=True).start()
+    engine = load_engine(settings)
+    playground = Playground(engine, settings)
+    store, embedder = load_knowledge_parts(settings)
+    kb = KnowledgeBase.create(settings, store, embedder)
+    alone = []
+    for _ in range(2):
+        started = time.perf_counter()
+        playground.ask(QUESTIONS["base_length"], kb)
+        alone.append(time.perf_counter() - started)
+    serving = max(peak[0], _rss_mb())
+    pairs = [{"question": p["question"], "answer": p["answer"]} for p in read_jsonl(DATA_DIR / "voice_train.jsonl")]
+    with tempfile.TemporaryDirectory() as folder:
+        trainer = Trainer()
+        run = trainer.start(settings.with_(adapters_dir=folder), "bench-while-serving", pairs, PRESETS[preset])
+        during = []
+        while run.active:
+            started = time.perf_counter()
+            answers = playground.ask(QUESTIONS["base_length"], kb)
+            during.append(time.perf_counter() - started)
+            assert not any(a.error for a in answers), [a.error for a in answers]
+    sampling.set()
+    return {"preset": preset, "state": run.state, "training_s": round(run.elapsed_s), "steps": run.total,
+            "serving_mb": round(serving), "peak_while_training_mb": round(peak[0]),
+            "answer_alone_s": round(min(alone), 2), "answers_while_training": len(during),
+            "median_answer_while_training_s": round(statistics.median(during), 2) if during else None,
+            "how": "one process: engine, index, four columns answering in a loop beside the training thread"}
+
+
+def served_while_training(settings: Settings, preset: str = "Quick") -> dict:
+    """_served_while_training_here in a fresh process, so nothing the rest of the bench holds counts."""
+    import json
+    code = ("import json, sys; from backends.settings import Settings; "
+            "from backends.evaluation.bench import _served_while_training_here as f; "
+            f"print(json.dumps(f(Settings.load(), {preset!r})))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                         text=True, timeout=3600)
+    if out.returncode:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def format_bench(result: dict) -> str:
     lines = [f"{result['tokens']} new tokens per answer, median of {result['runs']} runs after a warm-up, "
              "each run timing the figures of a question in turn"]
@@ -278,7 +337,7 @@ def format_bench(result: dict) -> str:
                          f"{q['four_way_no_twins_s']} s: {q['twins_cost']}x")
     lines.append(f"llama_cpp_s: {result.get('llama_cpp', '')}")
     for key in ("edit_to_fresh_s", "ingest_chunks_per_s", "sessions", "upload", "peak_rss_mb", "cold_start_s", "first_start_s",
-                "cloud_first_start_s", "served_rss_mb", "served_rss_how"):
+                "cloud_first_start_s", "served_rss_mb", "served_rss_how", "served_while_training"):
         if key in result:
             lines.append(f"{key}: {result[key]}")
     lines.append("machine: " + ", ".join(f"{k} {v}" for k, v in result["machine"].items()))
