@@ -163,3 +163,54 @@ def test_adaptive_contrast_answers_and_a_bad_contrast_setting_is_refused(engine,
     assert engine.generate([Prompt(PASSAGES, twin=TWIN, contrast="adaptive")], 16)[0].text
     with pytest.raises(ValueError, match="contrast must be a number from 0 to 5 or adaptive"):
         Playground(engine, settings.with_(contrast="lots"))
+
+
+def test_visitors_asking_at_once_share_one_batch_and_get_the_answers_they_would_alone(playground, kb, settings,
+                                                                                    knowledge_parts):
+    """Continuous batching: six sessions' questions (one on edited documents) join one batch as they
+    come, and every column of every answer is what that session gets asking alone."""
+    import threading
+
+    from backends import KnowledgeBase, get_edit
+    store, embedder = knowledge_parts
+    edited = KnowledgeBase.create(settings, store, embedder)
+    edited.apply_edit(get_edit("refund-window"))
+    visits = [("How long do I have to return something?", kb), ("How long do I have to return something?", edited),
+              ("Is shipping free?", kb), ("When can I reach customer support?", kb),
+              ("How much does the Trailhead Club cost?", kb), ("Can I rent a tent?", kb)]
+    alone = [[a.text for a in playground.ask(q, docs, max_new_tokens=20)] for q, docs in visits]
+    assert alone[0] != alone[1]  # the edited session's RAG and Hybrid read 14 days
+    widest_before = playground.engine.widest_batch
+    together, gate = [None] * len(visits), threading.Barrier(len(visits))
+
+    def visit(i, question, docs):
+        gate.wait()
+        together[i] = [a.text for a in playground.ask(question, docs, max_new_tokens=20)]
+    threads = [threading.Thread(target=visit, args=(i, q, d)) for i, (q, d) in enumerate(visits)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert together == alone
+    assert playground.engine.widest_batch > max(4, widest_before)  # more than one visitor's four rows at a step
+
+
+def test_a_visitor_whose_stream_fails_is_stopped_alone(engine):
+    import threading
+    prompts = [Prompt([{"role": "user", "content": "Name a colour."}])]
+    alone = engine.generate(prompts, 12)[0].text
+
+    def broken(row, text):
+        raise RuntimeError("the browser went away")
+    outcome = {}
+
+    def visit():
+        try:
+            engine.generate(prompts, 12, broken)
+        except RuntimeError as err:
+            outcome["error"] = str(err)
+    other = threading.Thread(target=visit)
+    other.start()
+    assert engine.generate(prompts, 12)[0].text == alone
+    other.join(timeout=120)
+    assert outcome["error"] == "the browser went away"

@@ -16,7 +16,7 @@ operations:
   positions of one key-value head;
 - prompts are prefilled unpadded, one by one, and laid out left-padded in the cache;
 - a row's answer does not depend on the rows beside it: every operation computes a row exactly as it
-  would beside any other rows (see _as_in_a_batch, _Projection, _prefill and _on_one_thread), so a
+  would beside any other rows (see _as_in_a_batch, _Projection, LeanBatch.join and _on_one_thread), so a
   column answers the same in the four-way batch as on its own, and the evaluation's figures do not
   depend on which columns it runs;
 - opt-in (settings.decoding), decoding reads a 4-bit GGUF's own weight groups (see four_bit).
@@ -275,50 +275,50 @@ class LeanLlama:
         return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
 
 
-def _inside_order(rows: list[list[int]], adapters: list[str | None]) -> list[int]:
-    """Longest prompt first, so rows of one prompt length are neighbours; within those, rows with an
-    adapter last in the first run, first in the next, and so on, so that the rows with an adapter are
-    neighbours too where they can be (see _RowsLoRA)."""
-    lengths = sorted({len(r) for r in rows}, reverse=True)
+def _inside_order(starts: list[int], with_adapter: list[bool]) -> list[int]:
+    """Longest prompt first (the first slot soonest), so rows that attend the same slots are
+    neighbours; within those, rows with an adapter last in the first run, first in the next, and so
+    on, so that the rows with an adapter are neighbours too where they can be (see _RowsLoRA)."""
+    firsts = sorted(set(starts))
 
     def key(i):
-        run = lengths.index(len(rows[i]))
-        return run, bool(adapters[i]) != (run % 2 == 1)
-    return sorted(range(len(rows)), key=key)
+        run = firsts.index(starts[i])
+        return run, with_adapter[i] != (run % 2 == 1)
+    return sorted(range(len(starts)), key=key)
 
 
 class LeanBatch:
-    """One generation: a static cache, each row's length and adapter; rows can leave as they finish.
+    """One batch being decoded: a cache, each row's first slot and adapter; rows can leave as they
+    finish, and join while it decodes (continuous batching: other visitors' questions share its steps).
 
-    Inside, rows are ordered longest prompt first, so rows of equal length are neighbours: decoding
-    attends each such run of rows to its own slots only, never reading the padding of a shorter prompt
-    (at batch 4 the keys and values read per step cost as much as the 4-bit weights)."""
+    The cache holds each row's prompt right-aligned at the slot the batch has reached, so every row's
+    next token goes into the same slot. Inside, rows are ordered by their first slot, so rows whose
+    keys start at one slot are neighbours: decoding attends each such run of rows to its own slots only,
+    never reading a shorter prompt's empty slots (at batch 4 the keys and values read per step cost as
+    much as the 4-bit weights), and a row reads exactly the slots it would read alone."""
 
     def __init__(self, lean: LeanLlama, rows: list[list[int]], adapters: list[str | None], max_new_tokens: int):
         self.lean = lean
-        self.order = _inside_order(rows, adapters)   # inside row -> caller's row
-        rows, adapters = [rows[i] for i in self.order], [adapters[i] for i in self.order]
-        self.prompt_len = len(rows[0])
-        capacity = self.prompt_len + max_new_tokens
-        self.keys = torch.zeros(len(lean.layers), len(rows), lean.kv_heads, capacity, lean.head_dim, dtype=lean.model.dtype)
+        layers, kv, hd = len(lean.layers), lean.kv_heads, lean.head_dim
+        self.keys = torch.zeros(layers, 0, kv, 0, hd, dtype=lean.model.dtype)
         self.values = torch.zeros_like(self.keys)
-        self.lengths = [len(r) for r in rows]
-        index = torch.tensor([lean.adapters.index(a) + 1 if a else 0 for a in adapters])
-        self.adapter_of_row, self.scale = index.view(-1, 1), lean.scales[index].view(-1, 1)
-        self.filled = self.prompt_len  # slots written so far; prompts end at slot prompt_len
-        self.logits = self._prefill(rows)
-        self.lora = self._lora()
+        self.order: list[int] = []          # inside row -> caller's row
+        self.starts: list[int] = []         # inside row -> its prompt's first slot
+        self.adapter_of_row = torch.zeros(0, 1, dtype=torch.long)
+        self.scale = torch.zeros(0, 1, dtype=lean.scales.dtype)
+        self.filled = 0  # slots written so far: every row's next token goes into slot `filled`
+        self.logits = self.join(rows, adapters, max_new_tokens)
 
     def _callers(self, inside: torch.Tensor) -> torch.Tensor:
         """Rows in the caller's order."""
         return inside[torch.tensor(self.order).argsort()]
 
     def _runs(self) -> list[tuple[int, int, int]]:
-        """(first row, end row, first slot) of each run of rows with prompts of one length."""
+        """(first row, end row, first slot) of each run of rows whose prompts start at one slot."""
         runs, first = [], 0
-        for i in range(1, len(self.lengths) + 1):
-            if i == len(self.lengths) or self.lengths[i] != self.lengths[first]:
-                runs.append((first, i, self.prompt_len - self.lengths[first]))
+        for i in range(1, len(self.starts) + 1):
+            if i == len(self.starts) or self.starts[i] != self.starts[first]:
+                runs.append((first, i, self.starts[first]))
                 first = i
         return runs
 
@@ -334,16 +334,57 @@ class LeanBatch:
                  for group, projection in self.lean.layers[0].items()}
         return {group: _RowsLoRA(span, mask) for group, mask in masks.items() if mask is not None}
 
-    def _prefill(self, rows: list[list[int]]) -> torch.Tensor:
-        """Each prompt on its own: prompts of one length side by side would make the matmuls' rows
-        longer, and their rounding differ from that of the prompt alone (prefill is compute-bound: one
-        at a time costs no more)."""
+    def _make_room(self, shift: int, capacity: int, rows: int) -> None:
+        """Moves every row's slots `shift` to the right, makes the cache `capacity` slots long and adds
+        `rows` empty rows; copying keys and values changes none of them."""
+        old = self.keys.shape
+        if shift or capacity > old[3]:
+            keys = self.keys.new_zeros(old[0], old[1], old[2], capacity, old[4])
+            values = torch.zeros_like(keys)
+            keys[:, :, :, shift:shift + self.filled] = self.keys[:, :, :, :self.filled]
+            values[:, :, :, shift:shift + self.filled] = self.values[:, :, :, :self.filled]
+            self.keys, self.values = keys, values
+            self.starts = [s + shift for s in self.starts]
+            self.filled += shift
+        if rows:
+            shape = list(self.keys.shape)
+            shape[1] = rows
+            self.keys = torch.cat([self.keys, self.keys.new_zeros(shape)], dim=1)
+            self.values = torch.cat([self.values, self.values.new_zeros(shape)], dim=1)
+
+    def join(self, rows: list[list[int]], adapters: list[str | None], max_new_tokens: int) -> torch.Tensor:
+        """Adds rows to the batch: the caller's next rows, after those it has. Their prompts are placed to
+        end at the slot the batch has reached (the cache moves right where a prompt is longer than that)
+        and prefilled; from the next step they decode with the others. Gives their first logits, in the
+        order given. Each prompt is prefilled on its own: prompts of one length side by side would make
+        the matmuls' rows longer, and their rounding differ from that of the prompt alone (prefill is
+        compute-bound: one at a time costs no more)."""
+        callers = len(self.order)
+        shift = max(0, max(len(r) for r in rows) - self.filled)
+        self._make_room(shift, max(self.keys.shape[3] + shift, self.filled + shift + max_new_tokens), len(rows))
+        index = torch.tensor([self.lean.adapters.index(a) + 1 if a else 0 for a in adapters]).view(-1, 1)
+        self.adapter_of_row = torch.cat([self.adapter_of_row, index])
+        self.scale = torch.cat([self.scale, self.lean.scales[index.view(-1)].view(-1, 1)])
         logits = []
-        for row, ids in enumerate(rows):
-            hidden = self._forward(torch.tensor([ids]), torch.arange(len(ids)).view(1, -1), slice(row, row + 1),
-                                   slice(self.prompt_len - len(ids), self.prompt_len))
+        for j, ids in enumerate(rows):
+            inside = len(self.starts)
+            self.starts.append(self.filled - len(ids))
+            self.order.append(callers + j)
+            hidden = self._forward(torch.tensor([ids]), torch.arange(len(ids)).view(1, -1), slice(inside, inside + 1),
+                                   slice(self.starts[inside], self.filled))
             logits.append(self._logits(hidden[:, -1]))
-        return self._callers(torch.cat(logits))
+        self._regroup()
+        return torch.cat(logits)
+
+    def _regroup(self) -> None:
+        """Puts the inside rows in _inside_order (rows that start at one slot side by side)."""
+        inside = _inside_order(self.starts, (self.adapter_of_row.view(-1) > 0).tolist())
+        index = torch.tensor(inside)
+        self.keys, self.values = self.keys.index_select(1, index), self.values.index_select(1, index)
+        self.starts = [self.starts[i] for i in inside]
+        self.order = [self.order[i] for i in inside]
+        self.adapter_of_row, self.scale = self.adapter_of_row[index], self.scale[index]
+        self.lora = self._lora()
 
     def keep(self, rows: list[int]) -> None:
         """Keeps the caller's rows `rows` (indices into the rows still alive), in that order."""
@@ -353,14 +394,15 @@ class LeanBatch:
         self.order = [rows.index(c) for c in callers]
         index = torch.tensor(inside)
         self.keys, self.values = self.keys.index_select(1, index), self.values.index_select(1, index)
-        self.lengths = [self.lengths[i] for i in inside]
+        self.starts = [self.starts[i] for i in inside]
         self.adapter_of_row, self.scale = self.adapter_of_row[index], self.scale[index]
         self.lora = self._lora()
 
     def next(self, tokens: torch.Tensor) -> torch.Tensor:
         """The logits after each row's next token; tokens and logits in the caller's order."""
-        step = self.filled - self.prompt_len
-        positions = torch.tensor([n + step for n in self.lengths]).view(-1, 1)
+        if self.filled >= self.keys.shape[3]:
+            self._make_room(0, self.filled + 32, 0)
+        positions = torch.tensor([self.filled - s for s in self.starts]).view(-1, 1)
         tokens = tokens[torch.tensor(self.order)]
         hidden = self._forward(tokens.view(-1, 1), positions, None, slice(self.filled, self.filled + 1))
         self.filled += 1
