@@ -24,6 +24,8 @@ def test_bench_json_reports_every_figure():
     assert {"cores", "threads", "dtype", "torch", "transformers", "peft"} <= set(result["machine"])
     sessions = result["sessions"]  # a new session: a private copy of every chunk before, an overlay now
     assert sessions["chunks"] > 100 and sessions["shared_overlay_start_s"] < sessions["private_copy_start_s"]
+    crowd = result["visitors"]  # eight sessions at once, answers as alone
+    assert crowd["sessions"] == 8 and crowd["answers_same_as_alone"] is True and crowd["p95_s"] >= crowd["p50_s"] > 0
     upload = result["upload"]
     assert upload["pages"] == 12 and upload["chunks"] > 12 and upload["error"] is None and upload["s"] > 0
     table = format_bench(result)  # the table `make bench` prints

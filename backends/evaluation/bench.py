@@ -170,6 +170,7 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
     result["ingest_chunks_per_s"] = _ingest_rate(settings, store, embedder.model)
     result["sessions"] = _session_starts(settings, store, embedder.model, copies)
     result["upload"] = _upload_cost(settings, store, embedder, pages)
+    result["visitors"] = visitors(playground, store, embedder, settings, tokens=min(tokens, 64), runs=runs)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     if starts:
         result["cold_start_s"] = _median(runs, lambda: _start_once(settings, settings.cache_dir))
@@ -264,6 +265,56 @@ def _upload_cost(settings: Settings, store, embedder: Embedder, pages: int = 250
             "error": result.error or None}
 
 
+VISITOR_QUESTIONS = ("How long do I have to return something?", "Is shipping free?", "When can I reach customer support?",
+                     "How much does the Trailhead Club cost?", "Can I rent a tent?", "What does the warranty cover?",
+                     "Do you price match?", "Can I use a gift card online?")
+
+
+def visitors(playground: Playground, store, embedder: Embedder, settings: Settings, count: int = 8,
+             tokens: int = 64, runs: int = 3) -> dict:
+    """`count` sessions asking different questions at the same moment, every other one on documents with
+    an edit applied: the time each waits for its last column (p50, p95), beside one session alone, and
+    whether every answer equals the one that session gets alone."""
+    import threading
+    edits = ("refund-window", "free-shipping", "support-hours", "membership-price")
+    sessions = []
+    for i in range(count):
+        kb = KnowledgeBase.create(settings, store, embedder)
+        if i % 2:
+            kb.apply_edit(get_edit(edits[(i // 2) % len(edits)]))
+        sessions.append((VISITOR_QUESTIONS[i % len(VISITOR_QUESTIONS)], kb))
+    ask = lambda q, kb: playground.ask(q, kb, max_new_tokens=tokens, force_tokens=True)  # noqa: E731
+    ask(*sessions[0])  # warm-up
+    alone_answers, alone_s = [], []
+    for question, kb in sessions:
+        started = time.perf_counter()
+        alone_answers.append([a.text for a in ask(question, kb)])
+        alone_s.append(time.perf_counter() - started)
+    waits, same = [], True
+    for _ in range(runs):
+        gate, got, took = threading.Barrier(count), [None] * count, [0.0] * count
+
+        def visit(i):
+            gate.wait()
+            started = time.perf_counter()
+            got[i] = [a.text for a in ask(*sessions[i])]
+            took[i] = time.perf_counter() - started
+        threads = [threading.Thread(target=visit, args=(i,)) for i in range(count)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        waits += took
+        same = same and got == alone_answers
+    waits.sort()
+    alone = statistics.median(alone_s)
+    p95 = waits[min(len(waits) - 1, round(0.95 * (len(waits) - 1)))]
+    return {"sessions": count, "tokens": tokens, "runs": runs, "alone_s": round(alone, 2),
+            "p50_s": round(statistics.median(waits), 2), "p95_s": round(p95, 2),
+            "p95_over_alone": round(p95 / alone, 2), "widest_batch": playground.engine.widest_batch,
+            "answers_same_as_alone": same}
+
+
 def _served_while_training_here(settings: Settings, preset: str = "Quick") -> dict:
     """In this process (a fresh one): the four columns answering the default question over and over
     while a training run of `preset` on the shipped answers goes on beside them, as on a Community
@@ -336,7 +387,7 @@ def format_bench(result: dict) -> str:
             lines.append(f"{label}: four-way with context-aware decoding's twins {q['four_way_s']} s, without "
                          f"{q['four_way_no_twins_s']} s: {q['twins_cost']}x")
     lines.append(f"llama_cpp_s: {result.get('llama_cpp', '')}")
-    for key in ("edit_to_fresh_s", "ingest_chunks_per_s", "sessions", "upload", "peak_rss_mb", "cold_start_s", "first_start_s",
+    for key in ("edit_to_fresh_s", "ingest_chunks_per_s", "sessions", "upload", "visitors", "peak_rss_mb", "cold_start_s", "first_start_s",
                 "cloud_first_start_s", "served_rss_mb", "served_rss_how", "served_while_training"):
         if key in result:
             lines.append(f"{key}: {result[key]}")
