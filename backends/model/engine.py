@@ -5,8 +5,9 @@ Every row of a batch names its own adapter (PEFT's `adapter_names`, passed to ea
 ever switches a global adapter: two users of one server cannot flip each other's adapter. Visitors
 share one batch (continuous batching): a question asked while others are being answered joins their
 batch at its next decoding step, and each of its rows leaves as soon as it is done, so a visitor
-waits for a step, not for every earlier visitor's whole answer. One thread decodes; a lock keeps
-attaching an adapter out of a step.
+waits for a step, not for every earlier visitor's whole answer. The thread of one waiting request
+decodes for all, and hands the batch on when its own answer is done; a lock keeps attaching an
+adapter out of a step.
 
 The decoding loop is our own rather than `generate`, for one reason measured here: `generate` keeps
 finished rows in the batch, so three short answers waited out a long one and four columns together
@@ -134,6 +135,7 @@ class _Request:
         self.max_new_tokens, self.streams = max_new_tokens, streams
         self.done, self.error = threading.Event(), None
         self.gone = [False] * len(rows)
+        self.reported = False
 
     def answer_of(self, row: int) -> int:
         return self.owner.get(row, row)
@@ -153,9 +155,13 @@ class _Request:
         self.gone[row] = not more
         return more
 
-    def finish_if_done(self) -> None:
-        if all(self.gone) and not self.done.is_set():
+    def finish_if_done(self) -> bool:
+        """Once all its rows are gone: marks it done and says so (True) once, so its caller is woken."""
+        if all(self.gone) and not self.reported:
+            self.reported = True
             self.done.set()
+            return True
+        return False
 
     def fail(self, err: BaseException) -> None:
         self.error = err
@@ -200,7 +206,10 @@ class Engine:
     _lean: object = field(default=None, repr=False)    # None: not built yet; False: does not apply
     _waiting: list = field(default_factory=list, repr=False)      # requests to join the batch at its next step
     _wake: threading.Condition = field(default_factory=threading.Condition, repr=False)
-    _decoding: threading.Thread | None = field(default=None, repr=False)
+    _leader: object = field(default=None, repr=False)   # the request whose thread decodes the batch now
+    _batch: object = field(default=None, repr=False)    # the shared batch, its rows' (request, row), its logits
+    _live: list = field(default_factory=list, repr=False)
+    _logits: object = field(default=None, repr=False)
     widest_batch: int = 0   # the most rows decoded together so far (the bench reports it)
 
     @classmethod
@@ -288,13 +297,18 @@ class Engine:
             lean = self.lean
         if lean:
             request = _Request(rows, adapters, twins, [p.contrast for p in prompts], max_new_tokens, streams)
-            with self._wake:  # the decoding thread takes it in at its next step, beside any other visitor's rows
+            with self._wake:  # it joins the batch at its next step, beside any other visitor's rows
                 self._waiting.append(request)
-                if self._decoding is None:
-                    self._decoding = threading.Thread(target=self._serve, name="decoding", daemon=True)
-                    self._decoding.start()
-                self._wake.notify()
-            request.done.wait()
+                if self._leader is None:
+                    self._leader = request
+            while True:
+                with self._wake:
+                    if request.done.is_set():
+                        break
+                    if self._leader is not request:
+                        self._wake.wait()
+                        continue
+                self._serve(request)
             if request.error is not None:
                 raise request.error
         else:  # PEFT's own forward: one generation at a time
@@ -306,55 +320,71 @@ class Engine:
         _give_back_freed_memory()
         return streams.out
 
-    def _serve(self) -> None:
-        """The decoding thread: one batch for every visitor (continuous batching). A question that comes
-        while the batch decodes joins it at the next step; a finished row leaves it at once; the thread
-        ends when nothing is left to decode. Each row is computed as it would be alone (decoder.py), so an
-        answer is the same in a crowd as alone."""
+    def _serve(self, me: "_Request") -> None:
+        """Decodes the one batch every visitor shares (continuous batching), in the thread of the
+        request that leads it: a question that comes meanwhile joins the batch at the next step, and a
+        finished row leaves it at once. When the leader's own answer is done it hands the batch to
+        another request's thread and returns, so nobody waits for a stranger's answer. (Decoding in
+        the caller's thread, not a thread of its own, keeps a lone question as fast as before: torch's
+        threads run a fifth slower for a second thread that calls them.) Each row is computed as it
+        would be alone (decoder.py), so an answer is the same in a crowd as alone."""
         import torch
-        batch, live, logits = None, [], None   # live: (request, its row) of each of the batch's rows
         while True:
             with self._wake:
-                if not live and not self._waiting:
-                    self._decoding = None
+                if me.done.is_set() or not (self._live or self._waiting):
+                    successor = self._live[0][0] if self._live else self._waiting[0] if self._waiting else None
+                    self._leader = successor
+                    self._wake.notify_all()
                     return
-                if batch is None or batch.lean is self._lean:
+                if self._batch is None or self._batch.lean is self._lean:
                     joining, self._waiting = self._waiting, []
                 else:
                     joining = []  # an adapter was attached meanwhile: the new ones wait for a fresh batch
+            finished = []
             try:
                 with self._lock, torch.inference_mode():
                     for request in joining:
                         try:
-                            if batch is None:
-                                batch = self.lean.start(request.rows, request.adapters, request.max_new_tokens)
-                                fresh = batch.logits
+                            if self._batch is None:
+                                self._batch = self.lean.start(request.rows, request.adapters, request.max_new_tokens)
+                                fresh = self._batch.logits
                             else:
-                                fresh = batch.join(request.rows, request.adapters, request.max_new_tokens)
+                                fresh = self._batch.join(request.rows, request.adapters, request.max_new_tokens)
                         except Exception as err:  # noqa: BLE001  (that request's own fault: said to it alone)
                             request.fail(err)
+                            finished.append(request)
                             continue
-                        live += [(request, row) for row in range(len(request.rows))]
-                        logits = fresh if logits is None else torch.cat([logits, fresh])
-                    if not live:
-                        batch, logits = None, None
-                        continue
-                    self.widest_batch = max(self.widest_batch, len(live))
-                    tokens = _step(logits, live)
-                    keep = [i for i, (request, row) in enumerate(live) if request.wants(row)]
-                    for request in {id(r): r for r, _ in live}.values():
-                        request.finish_if_done()
-                    if not keep:
-                        batch, live, logits = None, [], None
-                        continue
-                    if len(keep) < len(live):
-                        batch.keep(keep)
-                        tokens, live = tokens[keep], [live[i] for i in keep]
-                    logits = batch.next(tokens)
+                        self._live += [(request, row) for row in range(len(request.rows))]
+                        self._logits = fresh if self._logits is None else torch.cat([self._logits, fresh])
+                    if self._live:
+                        self._step_all(finished)
+                    else:
+                        self._batch = self._logits = None
             except Exception as err:  # noqa: BLE001  (the batch itself failed: every request in it is told)
-                for request, _ in live:
+                for request, _ in self._live:
                     request.fail(err)
-                batch, live, logits = None, [], None
+                    finished.append(request)
+                self._batch, self._live, self._logits = None, [], None
+            if finished:
+                with self._wake:
+                    self._wake.notify_all()
+
+    def _step_all(self, finished: list) -> None:
+        """One decoding step of the shared batch; the requests it finished go into `finished`."""
+        live = self._live
+        self.widest_batch = max(self.widest_batch, len(live))
+        tokens = _step(self._logits, live)
+        keep = [i for i, (request, row) in enumerate(live) if request.wants(row)]
+        for request in {id(r): r for r, _ in live}.values():
+            if request.finish_if_done():
+                finished.append(request)
+        if not keep:
+            self._batch, self._live, self._logits = None, [], None
+            return
+        if len(keep) < len(live):
+            self._batch.keep(keep)
+            tokens, self._live = tokens[keep], [live[i] for i in keep]
+        self._logits = self._batch.next(tokens)
 
     @property
     def lean(self):
