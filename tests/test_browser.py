@@ -222,3 +222,27 @@ def test_the_tour_from_the_question_to_the_decision_then_a_download_and_a_prepar
     expect(link.get_by_label("Question")).to_have_value("How much does the Trailhead Club membership cost?",
                                                         timeout=WAIT_MS)
     expect(link.get_by_text("Raises the Trailhead Club membership fee from $25 to $30 a year.")).to_be_visible()
+
+
+def test_three_sessions_asking_at_once_are_all_answered(server, browser):
+    """Three browser sessions press Ask together: their questions share the server's batch, and each
+    session gets its own four answers, from its own question."""
+    questions = ["Is shipping free?", "When can I reach customer support?", "How much does the Trailhead Club cost?"]
+    pages = []
+    for question in questions:
+        page = browser.new_context(viewport={"width": 1200, "height": 1200}).new_page()
+        page.goto(server)
+        box = page.get_by_label("Question")
+        box.fill(question)
+        box.press("Control+Enter")
+        settled(page)
+        pages.append(page)
+    for page in pages:
+        page.get_by_role("button", name="Ask", exact=True).click()
+    for page, question in zip(pages, questions):
+        for name in ("Base", "RAG", "Fine-tuned", "Hybrid"):
+            expect(column(page, name)).to_contain_text("tokens in", timeout=WAIT_MS)
+        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+        assert page.get_by_label("Question").input_value() == question
+    expect(column(pages[0], "RAG")).to_contain_text("Shipping · version 1")
+    expect(column(pages[1], "RAG")).to_contain_text("Customer support · version 1")
