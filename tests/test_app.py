@@ -174,3 +174,15 @@ def test_the_evaluation_runs_in_the_background_says_where_it_is_and_cancels(app)
         app.run()
     assert any("Cancelled: nothing was kept." in w.value for w in app.warning)
     assert not any(b.label == "Cancel" for b in app.button) and "evaluation" not in app.session_state
+
+
+def test_the_question_and_the_edit_survive_a_visit_to_another_page(app):
+    app.text_area[0].input("Is shipping free?").run()
+    app.selectbox(key="edit").set_value("free-shipping").run()
+    app.switch_page("views/documents.py").run()
+    app.switch_page("views/playground.py").run()
+    assert app.text_area[0].value == "Is shipping free?" and app.selectbox(key="edit").value == "free-shipping"
+    suggested = next(b for b in app.button if b.label.startswith("Ask “How much do I have to spend"))
+    suggested.click().run()  # the edit's own question, asked in one click
+    assert not app.exception and app.text_area[0].value == "How much do I have to spend to get free shipping?"
+    assert "Shipping** · version 1" in " ".join(c.value for c in app.caption)
