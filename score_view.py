@@ -5,11 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+PHASES = {"before": "before the edits", "after": "with the edits"}
 MEASURES = {"fact_accuracy": "Facts right", "style_rate": "Brand voice", "stale_rate": "Stale after the edits"}
 
 
 def charts(summary: list[dict]) -> None:
     table = pd.DataFrame(summary)
+    table["phase"] = table["phase"].map(PHASES).fillna(table["phase"])  # legends sort by name: before, then with
     columns, phases = list(dict.fromkeys(table["backend"])), list(dict.fromkeys(table["phase"]))
     order = lambda wide: wide[[p for p in phases if p in wide.columns]]  # noqa: E731  (before, then after)
     for (measure, title), place in zip(MEASURES.items(), st.columns(len(MEASURES))):

@@ -7,7 +7,7 @@ import session
 from backends.evaluation.decision import QUESTIONS, Situation, decide
 
 st.title("Decision guide")
-st.caption("Answer five questions about your problem. The answer below changes as you do, and each reason cites "
+st.caption("Answer five questions about your problem. The answer beside them changes as you do, and each reason cites "
            "a figure this playground measured: in this session (your last question and edit, an evaluation you "
            "ran) or in the evaluation recorded with the shipped adapter.")
 

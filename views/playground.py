@@ -36,30 +36,31 @@ def ask_suggested(question: str) -> None:
 
 
 question = st.text_area("Question", key="question", height=68)
-ask_col, edit_col, apply_col, reset_col = st.columns([1, 3, 1.4, 1], vertical_alignment="bottom")
-ask = ask_col.button("Ask", type="primary", width="stretch") or st.session_state.pop("ask_now", False)
-edit_name = edit_col.selectbox("Policy edit", edit_names, key="edit", disabled=kb is None,
-                               format_func=lambda name: "Your own edit: find and replace…" if name == OWN_EDIT
-                               else get_edit(name).title)
-edit = apply_col.button("Edit the policy", width="stretch", disabled=kb is None)
-reset = reset_col.button("Reset", width="stretch", disabled=kb is None)
-if edit_name == OWN_EDIT and kb is not None:
+edit_name = st.selectbox("Policy edit", edit_names, key="edit", disabled=kb is None,
+                         format_func=lambda name: "Your own edit: find and replace…" if name == OWN_EDIT
+                         else get_edit(name).title)
+own = edit_name == OWN_EDIT and kb is not None
+if own:
     doc_col, find_col, put_col = st.columns([2, 2, 2])
     own_doc = doc_col.selectbox("Document", list(kb.corpus.documents), format_func=lambda d: kb.corpus.get(d).title)
     own_find = find_col.text_input("Find", placeholder="e.g. 30 days")
     own_put = put_col.text_input("Put instead", placeholder="e.g. 14 days")
-elif kb is not None:
+with st.container(horizontal=True, vertical_alignment="center"):  # buttons keep their labels whole, wrapping when narrow
+    ask = st.button("Ask", type="primary") or st.session_state.pop("ask_now", False)
+    edit = st.button("Edit the policy", icon=":material/edit_document:", disabled=kb is None)
+    reset = st.button("Reset", icon=":material/restart_alt:", disabled=kb is None)
+    if kb is not None and not own:
+        with st.popover("Link for a meeting", icon=":material/link:"):
+            st.caption("Opens the Playground with this question and this edit chosen:")
+            st.code((st.context.url or "").split("?")[0] + "?" + urlencode({"q": question.strip(), "edit": edit_name}),
+                    language=None, wrap_lines=True)
+if kb is not None and not own:
     chosen = get_edit(edit_name)
-    hint, link_col = st.columns([3, 1.2], vertical_alignment="center")
     touches = "It touches the question above." if chosen.question == question.strip() else "A question it touches:"
-    hint.caption(f"{chosen.description} {touches}")
+    st.caption(f"{chosen.description} {touches}")
     if chosen.question != question.strip():
-        hint.button(f"Ask “{chosen.question}”", type="tertiary", icon=":material/help:",
-                    on_click=ask_suggested, args=(chosen.question,))
-    with link_col.popover("Link for a meeting", icon=":material/link:", width="stretch"):
-        st.caption("Opens the Playground with this question and this edit chosen:")
-        st.code((st.context.url or "").split("?")[0] + "?" + urlencode({"q": question.strip(), "edit": edit_name}),
-                language=None, wrap_lines=True)
+        st.button(f"Ask “{chosen.question}”", type="tertiary", icon=":material/help:",
+                  on_click=ask_suggested, args=(chosen.question,))
 notice = st.container()  # messages land here, under the buttons, where the user is looking
 if kb is not None and kb.corpus.changed():
     st.caption("Edited documents: " + ", ".join(kb.corpus.get(d).title for d in kb.corpus.changed()))
