@@ -217,6 +217,7 @@ class Playground:
                     retrieval_error = str(err)
 
         rows: list[tuple[Backend, Prompt]] = []
+        candidates: dict[int, list[tuple[int, list[Source]]]] = {}  # a row: its candidates' (row, passages)
         for backend in backends:
             answer = answers[backend.name]
             adapter = self.adapter_for(backend)
@@ -245,13 +246,37 @@ class Playground:
             contrast = self.settings.contrast_alpha if backend.uses_retrieval else 0.0
             twin = backend.twin_messages(question) if contrast else None
             rows.append((backend, Prompt(backend.messages(question, answer.sources), adapter, twin, contrast)))
+            if backend.uses_retrieval and self.settings.candidates > 1 and not contrast and len(answer.sources) > 1:
+                primary = len(rows) - 1
+                candidates[primary] = [(primary, answer.sources)]
+                for k in range(1, min(self.settings.candidates, len(answer.sources))):
+                    fewer = answer.sources[:k]  # the best k passages (sources come best first)
+                    candidates[primary].append((len(rows), fewer))
+                    rows.append((backend, Prompt(backend.messages(question, fewer), adapter)))
 
         if rows:
-            callback = (lambda row, text: on_text(rows[row][0].name, text)) if on_text else None
+            extra = {row for group in candidates.values() for row, _ in group[1:]}
+            callback = ((lambda row, text: row in extra or on_text(rows[row][0].name, text))  # noqa: E731
+                        if on_text else None)
             generate_started = (time.perf_counter() - started) * 1000
             outputs = self.engine.generate([p for _, p in rows], max_new_tokens or self.settings.max_new_tokens, callback,
                                            force_tokens)
-            for (backend, _), out in zip(rows, outputs):
+            from .evaluation.grounding import grounded_rank  # here: the evaluation package imports this module
+            for primary, group in candidates.items():  # the candidate best backed by its own passages
+                ranks = [grounded_rank(outputs[row].text, [(s.title, s.text) for s in passages]) for row, passages in group]
+                best = max(range(len(group)), key=lambda i: (ranks[i], -i))  # a tie keeps the answer from all passages
+                if best:
+                    row, passages = group[best]
+                    outputs[primary] = outputs[row]
+                    answer = answers[rows[primary][0].name]
+                    answer.sources = passages
+                    sizes = ", ".join(str(len(p)) for _, p in group)
+                    answer.note = " ".join(filter(None, [answer.note, (
+                        f"Of {len(group)} answers, written from the best {sizes} passages, this one, from the best "
+                        f"{len(passages)}, is the best backed by its passages (see README: grounded candidates).")]))
+            for row, ((backend, _), out) in enumerate(zip(rows, outputs)):
+                if row in extra:
+                    continue
                 answer = answers[backend.name]
                 answer.text = out.text
                 answer.timings = Timings(

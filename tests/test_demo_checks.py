@@ -156,3 +156,13 @@ def test_a_situation_outside_the_questions_is_refused():
     assert set(QUESTIONS) == {"problem", "changes", "citations", "can_evaluate", "latency"}
     with pytest.raises(ValueError, match="problem must be one of"):
         Situation(problem="vibes")
+
+
+def test_a_candidate_answer_ranks_by_how_well_its_own_passages_back_it():
+    from backends.evaluation.grounding import grounded_rank
+    passages = [("Returns and refunds", "Returns within 30 days of delivery; refunds in 5 business days.")]
+    backed = grounded_rank("You have 30 days, and the refund takes five business days.", passages)
+    partly = grounded_rank("You have 30 days, and the refund takes 2 weeks.", passages)
+    none = grounded_rank("Returns are easy.", passages)
+    made_up = grounded_rank("The refund takes 2 weeks.", passages)
+    assert backed > partly > none > made_up

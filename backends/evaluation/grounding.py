@@ -137,3 +137,13 @@ WHAT_IT_CATCHES = (
     "was given and in the documents as they are now, whatever its wording (“two weeks” is “14 days”, "
     "“$75.00” is “$75”). It does not catch a claim without a figure, a figure taken from the wrong "
     "sentence (a “$50” about something else still counts as found), or a negation.")
+
+
+def grounded_rank(answer: str, passages: list[tuple[str, str]]) -> tuple:
+    """How well an answer is backed by its own passages, for choosing among candidate answers (higher
+    is better): every figure in its passages and at least one figure; then at least one in them; then
+    the fewest figures they do not hold."""
+    checked = check(answer, passages, [])
+    held = sum(1 for c in checked if c.where == "passages")
+    missing = len(checked) - held
+    return missing == 0 and held > 0, held > 0, -missing
