@@ -40,8 +40,11 @@ edit_name = st.selectbox("Policy edit", edit_names, key="edit", disabled=kb is N
                          format_func=lambda name: "Your own edit: find and replace…" if name == OWN_EDIT
                          else get_edit(name).title)
 own = edit_name == OWN_EDIT and kb is not None
+# Parts that come and go sit in containers of their own, so the elements below (the columns) keep their
+# places from one run to the next: else, while a run streams, the browser shows last run's columns too.
+own_fields = st.container()
 if own:
-    doc_col, find_col, put_col = st.columns([2, 2, 2])
+    doc_col, find_col, put_col = own_fields.columns([2, 2, 2])
     own_doc = doc_col.selectbox("Document", list(kb.corpus.documents), format_func=lambda d: kb.corpus.get(d).title)
     own_find = find_col.text_input("Find", placeholder="e.g. 30 days")
     own_put = put_col.text_input("Put instead", placeholder="e.g. 14 days")
@@ -54,16 +57,18 @@ with st.container(horizontal=True, vertical_alignment="center"):  # buttons keep
             st.caption("Opens the Playground with this question and this edit chosen:")
             st.code((st.context.url or "").split("?")[0] + "?" + urlencode({"q": question.strip(), "edit": edit_name}),
                     language=None, wrap_lines=True)
+hint = st.container()
 if kb is not None and not own:
     chosen = get_edit(edit_name)
     touches = "It touches the question above." if chosen.question == question.strip() else "A question it touches:"
-    st.caption(f"{chosen.description} {touches}")
+    hint.caption(f"{chosen.description} {touches}")
     if chosen.question != question.strip():
-        st.button(f"Ask “{chosen.question}”", type="tertiary", icon=":material/help:",
-                  on_click=ask_suggested, args=(chosen.question,))
+        hint.button(f"Ask “{chosen.question}”", type="tertiary", icon=":material/help:",
+                    on_click=ask_suggested, args=(chosen.question,))
 notice = st.container()  # messages land here, under the buttons, where the user is looking
+edited = st.container()
 if kb is not None and kb.corpus.changed():
-    st.caption("Edited documents: " + ", ".join(kb.corpus.get(d).title for d in kb.corpus.changed()))
+    edited.caption("Edited documents: " + ", ".join(kb.corpus.get(d).title for d in kb.corpus.changed()))
 
 bodies = view.grid(pg, backends)
 below = st.empty()  # the time chart and the downloads; cleared while new answers stream
