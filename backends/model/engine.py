@@ -295,8 +295,8 @@ class Engine:
         streams = _RowStreams(self.tokenizer, len(prompts), on_text, time.perf_counter(), force_tokens)
         with self._lock:
             lean = self.lean
+        request = _Request(rows, adapters, twins, [p.contrast for p in prompts], max_new_tokens, streams)
         if lean:
-            request = _Request(rows, adapters, twins, [p.contrast for p in prompts], max_new_tokens, streams)
             with self._wake:  # it joins the batch at its next step, beside any other visitor's rows
                 self._waiting.append(request)
                 if self._leader is None:
@@ -309,12 +309,11 @@ class Engine:
                         self._wake.wait()
                         continue
                 self._serve(request)
-            if request.error is not None:
-                raise request.error
         else:  # PEFT's own forward: one generation at a time
             with self._lock, torch.inference_mode():
-                self._decode(_PeftBatch(self, rows, adapters), max_new_tokens, streams, twins,
-                             [p.contrast for p in prompts])
+                self._decode(_PeftBatch(self, rows, adapters), request)
+        if request.error is not None:
+            raise request.error
         for out, row in zip(streams.out, rows):
             out.prompt_tokens = len(row)
         _give_back_freed_memory()
@@ -395,35 +394,18 @@ class Engine:
         return self._lean
 
     @staticmethod
-    def _decode(batch, max_new_tokens: int, streams: _RowStreams, twins: dict[int, int] | None = None,
-                contrasts: list | None = None) -> None:
-        """Greedy decoding. A finished row leaves the batch (and the KV cache) at once, so short answers
-        never wait out a long one and the long one finishes at batch-1 speed. A row with a twin picks
-        its token from the contrast of the two (contrast_scores), and the twin is fed the same token."""
-        twins = twins or {}
-        owner = {twin: row for row, twin in twins.items()}
-        answers = len(streams.out)
-        alive = list(range(answers + len(twins)))  # the original row of each row still in the batch
-        logits = batch.logits
-        for step in range(max_new_tokens):
-            scores = logits.float()  # exact (bf16 to float loses nothing), and ~3x faster than bf16's argmax
-            at = {row: i for i, row in enumerate(alive)}
-            for row, twin in twins.items():
-                if row in at:
-                    scores[at[row]] = contrast_scores(scores[at[row]], scores[at[twin]], contrasts[row])
-            tokens = scores.argmax(-1)
-            for row, twin in twins.items():
-                if row in at:
-                    tokens[at[twin]] = tokens[at[row]]
-            shown = [i for i, row in enumerate(alive) if row < answers]
-            streams.put([alive[i] for i in shown], tokens[shown].tolist())
-            keep = [i for i, row in enumerate(alive) if not streams.done[owner.get(row, row)]]
-            if not keep or step == max_new_tokens - 1:
+    def _decode(batch, request: _Request) -> None:
+        """Greedy decoding of one request's batch alone (PEFT's forward cannot take rows mid-way): the
+        same steps as the shared batch's (_step), and a finished row leaves the batch at once."""
+        live, logits = [(request, row) for row in range(len(request.rows))], batch.logits
+        while True:
+            tokens = _step(logits, live)
+            keep = [i for i, (r, row) in enumerate(live) if r.wants(row)]
+            if not keep:
                 return
-            if len(keep) < len(alive):
+            if len(keep) < len(live):
                 batch.keep(keep)
-                tokens = tokens[keep]
-                alive = [alive[i] for i in keep]
+                tokens, live = tokens[keep], [live[i] for i in keep]
             logits = batch.next(tokens)
 
 
