@@ -8,6 +8,7 @@ import score_view
 import session
 from backends.evaluation import HELD_OUT, evaluate, load_questions, parse_questions
 from backends.evaluation.runs import EvaluationRun
+from backends.evaluation.scoreboard import recorded_summaries
 
 st.title("Evaluation")
 st.caption("Every column answers every held-out question twice: on the documents as shipped (**before**) and "
@@ -74,13 +75,11 @@ def watch(job: str, done_key: str) -> None:
         st.warning(ended)
 
 
-for name, info in pg.engine.adapters.items():
-    recorded = (info.manifest.get("evaluation") or {}).get("summary")
-    if recorded:
-        st.subheader(f"Recorded when adapter {name} was trained")
-        st.caption(f"Trained {info.manifest.get('date', '?')} on corpus {info.corpus_version}, "
-                   f"seed {info.manifest.get('seed')}, final loss {info.manifest.get('final_loss')}.")
-        show(info.manifest["evaluation"], f"recorded-{name}")
+for name, info, _ in recorded_summaries(pg.engine.adapters):
+    st.subheader(f"Recorded when adapter {name} was trained")
+    st.caption(f"Trained {info.manifest.get('date', '?')} on corpus {info.corpus_version}, "
+               f"seed {info.manifest.get('seed')}, final loss {info.manifest.get('final_loss')}.")
+    show(info.manifest["evaluation"], f"recorded-{name}")
 
 st.subheader("Run it now")
 questions = load_questions(HELD_OUT)

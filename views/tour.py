@@ -8,6 +8,7 @@ import score_view
 import session
 from backends import backend_names, get_backend, get_edit
 from backends.evaluation.decision import Situation, decide
+from backends.evaluation.scoreboard import recorded_summaries
 from backends.evaluation.tour import STEPS, TOUR_EDIT, TOUR_QUESTION, describe_answers, describe_verdicts
 
 st.title("Guided tour: RAG or fine-tuning?")
@@ -84,12 +85,10 @@ elif step == 3 and edited:
 elif step == 4:
     evaluation = st.session_state.get("evaluation")
     summary, source = (evaluation["summary"], "this session's run") if evaluation else (None, "")
-    if summary is None:
-        for name, info in pg.engine.adapters.items():
-            summary = (info.manifest.get("evaluation") or {}).get("summary")
-            if summary:
-                source = f"recorded when adapter {name} was trained ({info.manifest.get('date', '?')[:10]})"
-                break
+    recorded = recorded_summaries(pg.engine.adapters)
+    if summary is None and recorded:
+        name, info, summary = recorded[0]
+        source = f"recorded when adapter {name} was trained ({info.manifest.get('date', '?')[:10]})"
     if summary:
         action.caption(f"Measured on the held-out questions, {source}. The Evaluation page runs it again on this machine.")
         with action:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .scoreboard import recorded_summaries
+
 QUESTIONS = {  # field: (question, {value: label}); the first value is the default
     "problem": ("What is missing from the model's answers?", {
         "knowledge": "Knowledge: it does not know our facts (policies, prices, products)",
@@ -143,11 +145,8 @@ def measured_figures(adapters: dict, comparison=None, evaluation: dict | None = 
     if evaluation and evaluation.get("summary"):
         source, summary = "this session's evaluation", evaluation["summary"]
     else:
-        for name, info in adapters.items():
-            recorded = (info.manifest.get("evaluation") or {}).get("summary")
-            if recorded:
-                source, summary = f"the evaluation recorded with adapter {name}", recorded
-                break
+        for name, _, recorded in recorded_summaries(adapters)[:1]:
+            source, summary = f"the evaluation recorded with adapter {name}", recorded
     after = [r for r in summary if r["phase"] == "after"]
     full = next((info.manifest.get("training_seconds") for info in adapters.values()
                  if info.manifest.get("preset", "Full") == "Full" and info.manifest.get("training_seconds")), None)

@@ -86,6 +86,17 @@ def _csv_rows(name: str, text: str):
         yield where, out
 
 
+def recorded_summaries(adapters: dict) -> list[tuple[str, object, list[dict]]]:
+    """(name, info, summary) of each attached adapter whose manifest carries the evaluation recorded
+    when it was trained (make adapter)."""
+    found = []
+    for name, info in adapters.items():
+        summary = (info.manifest.get("evaluation") or {}).get("summary")
+        if summary:
+            found.append((name, info, summary))
+    return found
+
+
 def in_brand_voice(text: str) -> bool:
     return LARKSPUR.speaks(text)
 
