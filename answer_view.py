@@ -160,8 +160,7 @@ def draw(comparison: Comparison, bodies: dict, kb: KnowledgeBase | None) -> None
     for item in comparison.answers:
         name = item.answer.backend
         before = comparison.before_of(name)
-        # emptied first and keyed apart from the streaming layout, so the browser replaces that whole
-        bodies[name].empty()
+        # keyed apart from the streaming layout, so the browser replaces that whole and keeps none of it
         with bodies[name].container(key=f"shown-{_slug(name)}"):
             if before is None:
                 render_answer(item, kb)
@@ -187,7 +186,6 @@ def stream(pg: Playground, kb: KnowledgeBase | None, question: str, bodies: dict
     (its sources, timings, verdicts) is cleared, so nothing stale sits under the new heading."""
     slots, kept = {}, {c.answer.backend: c for c in keep or []}
     for name, body in bodies.items():
-        body.empty()
         with body.container(key=f"streaming-{_slug(name)}-{_slug(label)[:24]}"):  # one a phase
             earlier = kept.get(name)
             if earlier is not None:
