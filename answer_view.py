@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import queue
 import threading
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
@@ -139,16 +140,27 @@ def _by_document(sources) -> dict:
 VERDICT_COLOURS = {"followed": "green", "stale": "orange", "both": "violet", "silent": "gray", "unchanged": "gray"}
 
 
-def grid(pg: Playground, backends: list[Backend]) -> dict:
-    """A bordered cell per column, two by two, each with its heading; gives each column's body, a
-    placeholder the answers are drawn in (so a new run's text replaces the old one whole)."""
+@dataclass
+class Body:
+    """Where one column's answers go: a slot for each streaming phase (before an edit, then the
+    answers) and one for the finished answers. A streamed layout is removed when its phase ends, and
+    no slot takes two layouts in one run: the browser keeps a block's children when a block of the
+    same type is drawn over it, so a finished answer drawn over streamed text could keep that text
+    under it."""
+    phases: tuple
+    finished: object
+
+
+def grid(pg: Playground, backends: list[Backend]) -> dict[str, Body]:
+    """A bordered cell per column, two by two, each with its heading and its Body (creating a slot
+    clears what the last run drew there)."""
     bodies = {}
     for row in range(0, len(backends), 2):
         for backend, cell in zip(backends[row:row + 2], st.columns(2, border=True)):
             with cell:
                 st.subheader(backend.name)
                 st.caption(column_caption(pg, backend))
-                bodies[backend.name] = st.empty()
+                bodies[backend.name] = Body(phases=(st.empty(), st.empty()), finished=st.empty())
     return bodies
 
 
@@ -160,8 +172,7 @@ def draw(comparison: Comparison, bodies: dict, kb: KnowledgeBase | None) -> None
     for item in comparison.answers:
         name = item.answer.backend
         before = comparison.before_of(name)
-        # keyed apart from the streaming layout, so the browser replaces that whole and keeps none of it
-        with bodies[name].container(key=f"shown-{_slug(name)}"):
+        with bodies[name].finished.container(key=f"shown-{_slug(name)}"):
             if before is None:
                 render_answer(item, kb)
                 continue
@@ -179,14 +190,14 @@ def draw(comparison: Comparison, bodies: dict, kb: KnowledgeBase | None) -> None
                 render_answer(item, kb, "now", before.answer)
 
 
-def stream(pg: Playground, kb: KnowledgeBase | None, question: str, bodies: dict, label: str,
-           keep: list[Checked] | None = None) -> list[Answer]:
-    """Runs the question in a worker thread and draws each column's text as it grows. The answers in
-    `keep` (those before an edit) stay on screen beside the new ones; everything else of the last run
-    (its sources, timings, verdicts) is cleared, so nothing stale sits under the new heading."""
+def stream(pg: Playground, kb: KnowledgeBase | None, question: str, bodies: dict[str, Body], label: str,
+           keep: list[Checked] | None = None, phase: int = 1) -> list[Answer]:
+    """Runs the question in a worker thread and draws each column's text as it grows, in the columns'
+    slot for `phase` (0 before an edit, 1 the answers), and clears that slot when the answers are in.
+    The answers in `keep` (those before an edit) stay on screen beside the new ones."""
     slots, kept = {}, {c.answer.backend: c for c in keep or []}
     for name, body in bodies.items():
-        with body.container(key=f"streaming-{_slug(name)}-{_slug(label)[:24]}"):  # one a phase
+        with body.phases[phase].container():
             earlier = kept.get(name)
             if earlier is not None:
                 left, right = st.columns(2)
@@ -210,10 +221,22 @@ def stream(pg: Playground, kb: KnowledgeBase | None, question: str, bodies: dict
             updates.put(None)
 
     threading.Thread(target=work, daemon=True).start()
+    try:
+        _follow(updates, slots)
+    finally:
+        for body in bodies.values():
+            body.phases[phase].empty()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["answers"]
+
+
+def _follow(updates: queue.Queue, slots: dict) -> None:
+    """Draws the streamed texts until the worker's end mark; what queued up meanwhile is drawn once."""
     finished = False
     while not finished:
         latest, item = {}, updates.get()
-        while True:  # drain what queued up, so each column redraws once per pass
+        while True:
             if item is None:
                 finished = True
                 break
@@ -223,9 +246,6 @@ def stream(pg: Playground, kb: KnowledgeBase | None, question: str, bodies: dict
             item = updates.get()
         for name, text in latest.items():
             slots[name].markdown(_text(text) + " ▌")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["answers"]
 
 
 def documents_of(kb: KnowledgeBase | None) -> list[tuple[str, str]]:
@@ -244,7 +264,7 @@ def ask_across_edit(pg: Playground, kb: KnowledgeBase, question: str, edit: Poli
     if previous is not None and previous.question == question and previous.corpus_version == kb.corpus.version:
         before = previous.answers
     else:
-        before = checked(stream(pg, kb, question, bodies, "Before the edit"), documents_of(kb))
+        before = checked(stream(pg, kb, question, bodies, "Before the edit", phase=0), documents_of(kb))
     report = kb.apply_edit(edit)
     if on_sync:
         on_sync(report)

@@ -65,7 +65,7 @@ def settled(page):
 
 def ask(page, url):
     page.goto(url)
-    page.get_by_role("button", name="Ask").click(timeout=WAIT_MS)
+    page.get_by_role("button", name="Ask", exact=True).click(timeout=WAIT_MS)
     expect(column(page, "RAG")).to_contain_text("tokens in", timeout=WAIT_MS)
     settled(page)  # the run that draws the finished answers has ended (no streamed text left under them)
 
@@ -132,7 +132,7 @@ def test_upload_a_pdf_and_a_word_file_ask_them_and_edit_the_pdf(server, browser,
     box.fill("How many days do I have to return a bike?")
     box.press("Control+Enter")  # the text area's own rerun, finished before Ask's
     settled(page)
-    page.get_by_role("button", name="Ask").click()
+    page.get_by_role("button", name="Ask", exact=True).click()
     expect(column(page, "RAG")).to_contain_text("oakridge-returns.pdf · version 1", timeout=WAIT_MS)
     expect(column(page, "RAG")).to_contain_text("tokens in", timeout=WAIT_MS)
     expect(column(page, "Fine-tuned")).to_contain_text("not on your documents")
