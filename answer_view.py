@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import queue
 import threading
+import time
 from dataclasses import dataclass
 
 import pandas as pd
@@ -231,10 +232,16 @@ def stream(pg: Playground, kb: KnowledgeBase | None, question: str, bodies: dict
     return outcome["answers"]
 
 
+DRAW_EVERY_S = 0.15  # a column's text redrawn at most about seven times a second
+
+
 def _follow(updates: queue.Queue, slots: dict) -> None:
-    """Draws the streamed texts until the worker's end mark; what queued up meanwhile is drawn once."""
+    """Draws the streamed texts until the worker's end mark; what queued up meanwhile is drawn once.
+    Redraws are spaced DRAW_EVERY_S apart: each costs the server a message per column, and with many
+    visitors at once their redraws take time from the decoding they all wait for."""
     finished = False
     while not finished:
+        time.sleep(DRAW_EVERY_S)
         latest, item = {}, updates.get()
         while True:
             if item is None:

@@ -171,7 +171,7 @@ def _eval(args, settings: Settings) -> int:
 def _bench(args, settings: Settings) -> int:
     from .evaluation.bench import format_bench, run_bench
     result = run_bench(settings, tokens=args.tokens, runs=args.runs, starts=not args.no_starts, copies=args.copies,
-                       pages=args.pages, training=not args.no_training)
+                       pages=args.pages, training=not args.no_training, browser=not args.no_browser)
     print(json.dumps(result, indent=2) if args.json else format_bench(result))
     return 0
 
@@ -227,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--pages", type=int, default=250, help="pages of the PDF whose upload is timed")
     bench.add_argument("--no-training", action="store_true",
                        help="skip the memory of serving while a Quick training runs (about 4 minutes)")
+    bench.add_argument("--no-browser", action="store_true",
+                       help="skip the eight browser sessions against the Streamlit server (needs Chromium and Playwright)")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.set_defaults(run=_bench)
     args = parser.parse_args(argv)

@@ -9,7 +9,7 @@ from tests.conftest import ROOT
 
 
 def test_bench_json_reports_every_figure():
-    out = subprocess.run([sys.executable, "-m", "backends", "bench", "--tokens", "2", "--runs", "1", "--no-starts", "--no-training",
+    out = subprocess.run([sys.executable, "-m", "backends", "bench", "--tokens", "2", "--runs", "1", "--no-starts", "--no-training", "--no-browser",
                           "--copies", "3", "--pages", "12", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=900, env=dict(os.environ))
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout)

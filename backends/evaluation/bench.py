@@ -117,7 +117,7 @@ def yardstick_cmake_args() -> str:
 
 
 def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool = True, copies: int = 100,
-              pages: int = 250, training: bool = True) -> dict:
+              pages: int = 250, training: bool = True, browser: bool = True) -> dict:
     import torch
     import transformers
     import peft
@@ -172,6 +172,9 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
     result["upload"] = _upload_cost(settings, store, embedder, pages)
     result["visitors"] = visitors(playground, store, embedder, settings, tokens=min(tokens, 64), runs=runs)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    if browser:
+        from .served_visitors import served_visitors
+        result["served_visitors"] = served_visitors(tokens=min(tokens, 64), runs=runs)
     if starts:
         result["cold_start_s"] = _median(runs, lambda: _start_once(settings, settings.cache_dir))
 
@@ -392,7 +395,7 @@ def format_bench(result: dict) -> str:
             lines.append(f"{label}: four-way with context-aware decoding's twins {q['four_way_s']} s, without "
                          f"{q['four_way_no_twins_s']} s: {q['twins_cost']}x")
     lines.append(f"llama_cpp_s: {result.get('llama_cpp', '')}")
-    for key in ("edit_to_fresh_s", "ingest_chunks_per_s", "sessions", "upload", "visitors", "peak_rss_mb", "cold_start_s", "first_start_s",
+    for key in ("edit_to_fresh_s", "ingest_chunks_per_s", "sessions", "upload", "visitors", "served_visitors", "peak_rss_mb", "cold_start_s", "first_start_s",
                 "cloud_first_start_s", "served_rss_mb", "served_rss_how", "served_while_training"):
         if key in result:
             lines.append(f"{key}: {result[key]}")

@@ -1,0 +1,145 @@
+"""Visitors through the real Streamlit server: browser sessions, each with its own question (every
+other one on documents it has edited), first one at a time, then all pressing Ask at once. What each
+waits from its click to its four finished answers, and whether every page shows the answers it got
+alone. The bench's `visitors` measures the same on the playground object; this is the app as served.
+
+Needs Playwright (a development dependency) and Debian's Chromium; without them it says so.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+from ..settings import ROOT
+from .cloud import healthy
+
+QUESTIONS = ("How long do I have to return something?", "Is shipping free?", "When can I reach customer support?",
+             "How much does the Trailhead Club cost?", "Can I rent a tent?", "What does the warranty cover?",
+             "Do you price match?", "Can I use a gift card online?")
+EDITS = ("refund-window", "free-shipping", "support-hours", "membership-price")
+COLUMNS = ("base", "rag", "fine-tuned", "hybrid")  # the answer boxes' keys (answer_view: answer-<column>-now)
+WAIT_S = 300
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def served_visitors(count: int = 8, runs: int = 2, tokens: int = 64, url: str | None = None, browser=None) -> dict:
+    """`count` sessions of a server (started here unless `url` is given, answers of at most `tokens`),
+    in `browser` (else a Chromium started here). Gives the waits' p50 and p95 beside one session alone
+    and whether every answer equals the one that session got alone."""
+    if browser is None and not chromium():
+        return {"skipped": "Debian's chromium is not installed (apt-get install chromium)"}
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {"skipped": "Playwright is not installed (pip install -r requirements-dev.txt)"}
+    server = None
+    try:
+        if url is None:
+            server, url = _start_server(tokens)
+        if browser is not None:
+            return _measure(browser, url, count, runs)
+        with sync_playwright() as playwright, tempfile.TemporaryDirectory() as folder:
+            launched = playwright.chromium.launch(executable_path=_nice(chromium(), Path(folder)),
+                                                  args=["--no-sandbox", "--disable-gpu"])
+            try:
+                return _measure(launched, url, count, runs)
+            finally:
+                launched.close()
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def _nice(executable: str, folder: Path) -> str:
+    """A launcher of `executable` at the lowest CPU priority: a visitor's browser draws its page on the
+    visitor's own machine, so here its drawing should not take the server's cores from decoding."""
+    launcher = folder / "chromium-nice"
+    launcher.write_text(f'#!/bin/sh\nexec nice -n 19 "{executable}" "$@"\n')
+    launcher.chmod(0o755)
+    return str(launcher)
+
+
+def _start_server(tokens: int):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "STREAMLIT_SERVER_PORT": str(port), "STREAMLIT_SERVER_ADDRESS": "127.0.0.1",
+           "STREAMLIT_SERVER_HEADLESS": "true", "PLAYGROUND_MAX_NEW_TOKENS": str(tokens)}
+    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    if not healthy(url):
+        process.kill()
+        raise RuntimeError("the Streamlit server did not start")
+    return process, url
+
+
+def _measure(browser, url: str, count: int, runs: int) -> dict:
+    pages = []
+    for i in range(count):
+        page = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
+        edit = EDITS[(i // 2) % len(EDITS)] if i % 2 else None
+        page.goto(f"{url}/?" + urlencode({"q": QUESTIONS[i % len(QUESTIONS)], "edit": edit or EDITS[0]}))
+        page.get_by_role("button", name="Ask", exact=True).wait_for(timeout=WAIT_S * 1000)
+        if edit:  # its documents edited (answered before and after), untimed
+            _press_and_wait([page], "Edit the policy")
+        pages.append(page)
+    alone, alone_s = [], []
+    for page in pages:
+        alone_s += _press_and_wait([page], "Ask")
+        alone.append(_answers(page))
+    waits, same = [], True
+    for _ in range(runs):
+        waits += _press_and_wait(pages, "Ask")
+        same = same and [_answers(p) for p in pages] == alone
+    for page in pages:
+        page.context.close()
+    waits.sort()
+    p95 = waits[min(len(waits) - 1, round(0.95 * (len(waits) - 1)))]
+    return {"sessions": count, "runs": runs, "alone_s": round(statistics.median(alone_s), 2),
+            "p50_s": round(statistics.median(waits), 2), "p95_s": round(p95, 2),
+            "p95_over_alone": round(p95 / statistics.median(alone_s), 2),
+            "answers_same_as_alone": same, "answered": all(all(a) for a in alone),
+            "how": ("Chromium sessions (at the lowest CPU priority, as if on the visitors' own machines) against the "
+                    "Streamlit server: each waits from its click to its four finished answers")}
+
+
+def _press_and_wait(pages: list, button: str) -> list[float]:
+    """Presses `button` on every page, one after another as fast as the browser takes the clicks, then
+    polls them all: a page is done once its run has started and it shows the four finished answers
+    with Streamlit's running indicator gone. Gives each page's seconds from its click."""
+    clicked, started, done = [], [False] * len(pages), [None] * len(pages)
+    for page in pages:
+        page.get_by_role("button", name=button, exact=button == "Ask").click()  # not "Ask “…”", a suggestion
+        clicked.append(time.perf_counter())
+    deadline = time.perf_counter() + WAIT_S
+    while None in done:
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"{done.count(None)} of {len(pages)} sessions had no answers after {WAIT_S} s")
+        for i, page in enumerate(pages):
+            if done[i] is not None:
+                continue
+            running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+            shown = all(page.locator(f".st-key-answer-{c}-now").count() == 1 for c in COLUMNS)
+            if not started[i]:
+                started[i] = running or not shown
+            elif not running and shown and page.locator('[data-testid="stStatusWidget"]').count() == 0:
+                done[i] = time.perf_counter() - clicked[i]
+        time.sleep(0.1)
+    return done
+
+
+def _answers(page) -> list[str]:
+    return [page.locator(f".st-key-answer-{c}-now").inner_text() for c in COLUMNS]
