@@ -127,6 +127,10 @@ def test_files_uploaded_on_the_documents_page_join_the_session_and_a_bad_one_is_
     assert any("(yours: oakridge.pdf)" in o for o in options) and any("Returns and refunds" in o for o in options)
     app.toggle[0].set_value(False).run()  # answer from my documents only
     assert all("yours" in o for o in app.selectbox[0].options)
+    app.switch_page("views/playground.py").run()  # the prepared edits change the sample: only your own is offered
+    assert not app.exception, app.exception
+    assert app.selectbox(key="edit").options == ["Your own edit: find and replace…"]
+    assert app.text_input[0].label == "Find"
 
 
 def test_your_own_edit_says_when_the_text_is_not_there_and_changes_nothing(app):

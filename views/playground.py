@@ -18,7 +18,8 @@ st.caption("**RAG changes what the model knows at answer time; fine-tuning chang
 
 pg, kb = session.playground(), session.knowledge_base()
 backends = [get_backend(name) for name in backend_names()]
-edit_names = [e.name for e in PREPARED_EDITS] + [OWN_EDIT]
+# the prepared edits whose document is in this session's corpus (the sample can be set aside on the Documents page)
+edit_names = [e.name for e in PREPARED_EDITS if kb is None or e.doc_id in kb.corpus.documents] + [OWN_EDIT]
 
 if "link-read" not in st.session_state:  # a prepared link: ?q=question&edit=refund-window
     st.session_state["link-read"] = True
@@ -27,7 +28,8 @@ if "link-read" not in st.session_state:  # a prepared link: ?q=question&edit=ref
     if st.query_params.get("edit") in edit_names:
         session.remember("edit", st.query_params["edit"])
 session.kept("question", DEFAULT_QUESTION)
-session.kept("edit", edit_names[0])
+if session.kept("edit", edit_names[0]) not in edit_names:  # its document was set aside since
+    session.remember("edit", edit_names[0])
 
 
 def ask_suggested(question: str) -> None:
