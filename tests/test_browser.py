@@ -1,16 +1,12 @@
 """The main flow in a real browser against the real Streamlit server, as a new user would run it."""
 import os
-import shutil
-import socket
-import subprocess
-import sys
 
 import pytest
 
-from backends.evaluation.cloud import healthy
+from backends.evaluation.cloud import chromium, start_server
 from tests.conftest import ROOT
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = chromium()
 if not CHROMIUM:
     if os.environ.get("REQUIRE_BROWSER"):
         raise RuntimeError("REQUIRE_BROWSER is set but no chromium is installed (apt-get install chromium)")
@@ -24,19 +20,12 @@ WAIT_MS = 180_000
 
 @pytest.fixture(scope="module")
 def server():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "STREAMLIT_SERVER_PORT": str(port), "STREAMLIT_SERVER_ADDRESS": "127.0.0.1",
-           "PLAYGROUND_MAX_NEW_TOKENS": "40"}
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / "streamlit.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py"], cwd=ROOT, env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    if not healthy(url):
-        process.kill()
-        pytest.fail(f"Streamlit did not start; see {ARTIFACTS / 'streamlit.log'}")
+    try:
+        process, url = start_server(log, PLAYGROUND_MAX_NEW_TOKENS="40")
+    except RuntimeError as err:
+        pytest.fail(f"{err}; see {ARTIFACTS / 'streamlit.log'}")
     yield url
     process.terminate()
     process.wait(timeout=20)

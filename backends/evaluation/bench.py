@@ -271,6 +271,7 @@ def _upload_cost(settings: Settings, store, embedder: Embedder, pages: int = 250
 VISITOR_QUESTIONS = ("How long do I have to return something?", "Is shipping free?", "When can I reach customer support?",
                      "How much does the Trailhead Club cost?", "Can I rent a tent?", "What does the warranty cover?",
                      "Do you price match?", "Can I use a gift card online?")
+VISITOR_EDITS = ("refund-window", "free-shipping", "support-hours", "membership-price")  # every other visitor has one
 
 
 def visitors(playground: Playground, store, embedder: Embedder, settings: Settings, count: int = 8,
@@ -279,12 +280,11 @@ def visitors(playground: Playground, store, embedder: Embedder, settings: Settin
     an edit applied: the time each waits for its last column (p50, p95), beside one session alone, and
     whether every answer equals the one that session gets alone."""
     import threading
-    edits = ("refund-window", "free-shipping", "support-hours", "membership-price")
     sessions = []
     for i in range(count):
         kb = KnowledgeBase.create(settings, store, embedder)
         if i % 2:
-            kb.apply_edit(get_edit(edits[(i // 2) % len(edits)]))
+            kb.apply_edit(get_edit(VISITOR_EDITS[(i // 2) % len(VISITOR_EDITS)]))
         sessions.append((VISITOR_QUESTIONS[i % len(VISITOR_QUESTIONS)], kb))
     ask = lambda q, kb: playground.ask(q, kb, max_new_tokens=tokens, force_tokens=True)  # noqa: E731
     ask(*sessions[0])  # warm-up

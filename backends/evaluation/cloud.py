@@ -94,32 +94,49 @@ def vm_rss_kb(pid: int | str) -> int:
                     if line.startswith("VmRSS")))
 
 
-def served_rss_mb(chromium: str | None = None) -> tuple[int | None, str]:
+def chromium() -> str | None:
+    """Debian's Chromium, where it is installed."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def start_server(log=subprocess.DEVNULL, **env: str) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free local port, with `env` added to the environment: (the process,
+    its url). Raises RuntimeError, the process killed, when it does not answer its health check."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "STREAMLIT_SERVER_PORT": str(port), "STREAMLIT_SERVER_ADDRESS": "127.0.0.1", **env}
+    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py"], cwd=ROOT, env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    if not healthy(url):
+        process.kill()
+        process.wait(timeout=30)
+        raise RuntimeError("the Streamlit server did not start within 120 s")
+    return process, url
+
+
+def served_rss_mb(chromium_path: str | None = None) -> tuple[int | None, str]:
     """(MB, how): the resident memory of a real Streamlit server of this app after one browser session
     asked the default question and all four columns answered; None with the reason where no browser is."""
-    chromium = chromium or shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium_path = chromium_path or chromium()
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         return None, "playwright is not installed"
-    if not chromium:
+    if not chromium_path:
         return None, "no chromium (apt-get install chromium)"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "STREAMLIT_SERVER_PORT": str(port), "STREAMLIT_SERVER_ADDRESS": "127.0.0.1"}
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
     try:
-        if not healthy(url):
-            return None, "the Streamlit server did not start within 120 s"
+        server, url = start_server()
+    except RuntimeError as err:
+        return None, str(err)
+    try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=[
+            browser = playwright.chromium.launch(executable_path=chromium_path, args=[
                 "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
             page = browser.new_page()
             page.goto(url)
-            page.get_by_role("button", name="Ask").click(timeout=300_000)
+            page.get_by_role("button", name="Ask", exact=True).click(timeout=300_000)
             for key in ("base", "rag", "fine-tuned", "hybrid"):
                 page.locator(f".st-key-answer-{key}-now").wait_for(timeout=300_000)
             time.sleep(1)

@@ -7,30 +7,17 @@ Needs Playwright (a development dependency) and Debian's Chromium; without them 
 """
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from ..settings import ROOT
-from .cloud import healthy
+from .bench import VISITOR_EDITS as EDITS, VISITOR_QUESTIONS as QUESTIONS
+from .cloud import chromium, start_server
 
-QUESTIONS = ("How long do I have to return something?", "Is shipping free?", "When can I reach customer support?",
-             "How much does the Trailhead Club cost?", "Can I rent a tent?", "What does the warranty cover?",
-             "Do you price match?", "Can I use a gift card online?")
-EDITS = ("refund-window", "free-shipping", "support-hours", "membership-price")
 COLUMNS = ("base", "rag", "fine-tuned", "hybrid")  # the answer boxes' keys (answer_view: answer-<column>-now)
 WAIT_S = 300
-
-
-def chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def served_visitors(count: int = 8, runs: int = 2, tokens: int = 64, url: str | None = None, browser=None) -> dict:
@@ -46,7 +33,7 @@ def served_visitors(count: int = 8, runs: int = 2, tokens: int = 64, url: str | 
     server = None
     try:
         if url is None:
-            server, url = _start_server(tokens)
+            server, url = start_server(PLAYGROUND_MAX_NEW_TOKENS=str(tokens))
         if browser is not None:
             return _measure(browser, url, count, runs)
         with sync_playwright() as playwright, tempfile.TemporaryDirectory() as folder:
@@ -69,21 +56,6 @@ def _nice(executable: str, folder: Path) -> str:
     launcher.write_text(f'#!/bin/sh\nexec nice -n 19 "{executable}" "$@"\n')
     launcher.chmod(0o755)
     return str(launcher)
-
-
-def _start_server(tokens: int):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "STREAMLIT_SERVER_PORT": str(port), "STREAMLIT_SERVER_ADDRESS": "127.0.0.1",
-           "STREAMLIT_SERVER_HEADLESS": "true", "PLAYGROUND_MAX_NEW_TOKENS": str(tokens)}
-    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    if not healthy(url):
-        process.kill()
-        raise RuntimeError("the Streamlit server did not start")
-    return process, url
 
 
 def _measure(browser, url: str, count: int, runs: int) -> dict:
@@ -135,7 +107,7 @@ def _press_and_wait(pages: list, button: str) -> list[float]:
             shown = all(page.locator(f".st-key-answer-{c}-now").count() == 1 for c in COLUMNS)
             if not started[i]:
                 started[i] = running or not shown
-            elif not running and shown and page.locator('[data-testid="stStatusWidget"]').count() == 0:
+            elif not running and shown:
                 done[i] = time.perf_counter() - clicked[i]
         time.sleep(0.1)
     return done
