@@ -261,10 +261,10 @@ class Playground:
             generate_started = (time.perf_counter() - started) * 1000
             outputs = self.engine.generate([p for _, p in rows], max_new_tokens or self.settings.max_new_tokens, callback,
                                            force_tokens)
-            from .evaluation.grounding import grounded_rank  # here: the evaluation package imports this module
-            for primary, group in candidates.items():  # the candidate best backed by its own passages
-                ranks = [grounded_rank(outputs[row].text, [(s.title, s.text) for s in passages]) for row, passages in group]
-                best = max(range(len(group)), key=lambda i: (ranks[i], -i))  # a tie keeps the answer from all passages
+            query = kb.index.embedder.embed_query(question) if candidates else None
+            for primary, group in candidates.items():  # the candidate whose figures answer the question
+                fits = [_fit(query, outputs[row].text, passages, kb.index.embedder) for row, passages in group]
+                best = max(range(len(group)), key=lambda i: (fits[i], -i))  # a tie keeps the answer from all passages
                 if best:
                     row, passages = group[best]
                     outputs[primary] = outputs[row]
@@ -273,7 +273,8 @@ class Playground:
                     sizes = ", ".join(str(len(p)) for _, p in group)
                     answer.note = " ".join(filter(None, [answer.note, (
                         f"Of {len(group)} answers, written from the best {sizes} passages, this one, from the best "
-                        f"{len(passages)}, is the best backed by its passages (see README: grounded candidates).")]))
+                        f"{len(passages)}, takes its figures from the passage sentence nearest the question "
+                        "(see README: grounded candidates).")]))
             for row, ((backend, _), out) in enumerate(zip(rows, outputs)):
                 if row in extra:
                     continue
@@ -284,3 +285,16 @@ class Playground:
                     ttft_ms=round(generate_started + out.ttft_ms, 1), generation_ms=round(out.generation_ms, 1),
                     new_tokens=out.new_tokens, total_ms=round(generate_started + out.generation_ms, 1))
         return [answers[b.name] for b in backends]
+
+
+def _fit(query: list[float], text: str, passages: list[Source], embedder: Embedder) -> float:
+    """How near the question (its vector) the nearest passage sentence holding one of the answer's
+    figures is; -2, below any, where its passages hold none of its figures. The grounded candidate
+    shown is the one that fits best: its figure should be the one the passages give for this question,
+    not another figure of the same passages (see README, grounded candidates)."""
+    from .evaluation.grounding import figure_sentences  # here: the evaluation package imports this module
+    found = figure_sentences(text, [(s.title, s.text) for s in passages])
+    if not found:
+        return -2.0
+    vectors, _ = embedder.embed(found)
+    return max(sum(a * b for a, b in zip(vector, query)) for vector in vectors)

@@ -158,11 +158,14 @@ def test_a_situation_outside_the_questions_is_refused():
         Situation(problem="vibes")
 
 
-def test_a_candidate_answer_ranks_by_how_well_its_own_passages_back_it():
-    from backends.evaluation.grounding import grounded_rank
-    passages = [("Returns and refunds", "Returns within 30 days of delivery; refunds in 5 business days.")]
-    backed = grounded_rank("You have 30 days, and the refund takes five business days.", passages)
-    partly = grounded_rank("You have 30 days, and the refund takes 2 weeks.", passages)
-    none = grounded_rank("Returns are easy.", passages)
-    made_up = grounded_rank("The refund takes 2 weeks.", passages)
-    assert backed > partly > none > made_up
+def test_a_candidate_answer_is_weighed_by_the_passage_sentences_that_hold_its_figures():
+    from backends.evaluation.grounding import figure_sentences
+    passages = [("Returns and refunds", "# Returns and refunds\n\n## How long do I have?\n\nReturns within 30 days "
+                 "of delivery. Bring the receipt.\n\n## When is my refund?\n\nRefunds take 5 business days.")]
+    assert figure_sentences("You have thirty days.", passages) == [
+        "Returns and refunds: How long do I have?: Returns within 30 days of delivery."]
+    assert figure_sentences("Thirty days, and the money in five business days; 30 days, yes.", passages) == [
+        "Returns and refunds: How long do I have?: Returns within 30 days of delivery.",
+        "Returns and refunds: When is my refund?: Refunds take 5 business days."]
+    assert figure_sentences("Returns are easy.", passages) == []
+    assert figure_sentences("The refund takes 2 weeks.", passages) == []  # a figure its passages do not hold

@@ -94,10 +94,11 @@ def test_bad_questions_get_a_clear_message(playground, kb, question, message):
         check_question(question, playground.settings)
 
 
-def test_grounded_candidates_show_the_answer_its_passages_back_best(engine, settings, kb):
+def test_grounded_candidates_show_the_answer_whose_figures_answer_the_question(engine, settings, kb):
     """With candidates = 3, RAG and Hybrid each also answer from their best 1 and 2 passages, and
-    show the answer whose figures its own passages hold best, with those passages as its sources."""
-    from backends.evaluation.grounding import grounded_rank
+    show the answer whose figures stand in the passage sentence nearest the question, with those
+    passages as its sources."""
+    from backends.playground import _fit
     question = "You got my returned tent yesterday. How soon will I see the money?"
     chosen = {a.backend: a for a in Playground(engine, settings.with_(candidates=3)).ask(question, kb)}
     plain = {a.backend: a for a in Playground(engine, settings).ask(question, kb)}
@@ -107,6 +108,7 @@ def test_grounded_candidates_show_the_answer_its_passages_back_best(engine, sett
         each = {k: Playground(engine, settings.with_(top_k=k)).ask(question, kb, [name])[0] for k in (3, 1, 2)}
         k = len(chosen[name].sources)
         assert chosen[name].text == each[k].text  # one of the candidates, as it reads alone
-        ranks = {n: grounded_rank(a.text, [(s.title, s.text) for s in a.sources]) for n, a in each.items()}
-        assert ranks[k] == max(ranks.values())
+        query = kb.index.embedder.embed_query(question)
+        fits = {n: _fit(query, a.text, a.sources, kb.index.embedder) for n, a in each.items()}
+        assert fits[k] == max(fits.values())
         assert (k == 3) != ("Of 3 answers, written from the best 3, 1, 2 passages" in chosen[name].note)

@@ -124,7 +124,9 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
 
     engine = load_engine(settings)
     playground = Playground(engine, settings)
-    plain = Playground(engine, settings.with_(contrast="0"))
+    plain = Playground(engine, settings.with_(contrast="0", candidates=1))  # one row a column
+    extra = " and ".join(filter(None, ["context-aware decoding's twins" if settings.contrast_alpha else "",
+                                       f"{settings.candidates} grounded candidates" if settings.candidates > 1 else ""]))
     store, embedder = load_knowledge_parts(settings)
     kb = KnowledgeBase.create(settings, store, embedder)
     names = backend_names()
@@ -139,8 +141,8 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
             last["answers"] = ask(names)
         works = {"four_way_s": four_way, "single_s": lambda: ask(["Base"]),
                  "sequential_s": lambda: [ask([n]) for n in names]}
-        if settings.contrast_alpha:  # the same four columns without the grounded rows' twins, for the cost of them
-            works["four_way_no_twins_s"] = lambda: plain.ask(question, kb, names, max_new_tokens=tokens, force_tokens=True)
+        if extra:  # the same four columns without the grounded rows' twins or candidates, for the cost of them
+            works["four_way_plain_s"] = lambda: plain.ask(question, kb, names, max_new_tokens=tokens, force_tokens=True)
         if llama:  # the same four prompts
             works["llama_cpp_sequential_s"] = llama([playground.engine.prompt_text(p) for p in _prompts(playground, kb, names, question)])
         times = _interleaved(runs, works)
@@ -156,10 +158,10 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
             "ttft_s": round(max(a.timings.ttft_ms for a in answering) / 1000, 3),
             "llama_cpp_sequential_s": figures.get("llama_cpp_sequential_s"),
         }
-        if "four_way_no_twins_s" in figures:
-            result["questions"][label]["four_way_no_twins_s"] = figures["four_way_no_twins_s"]
-            result["questions"][label]["twins_cost"] = round(statistics.median(
-                f / p for f, p in zip(times["four_way_s"], times["four_way_no_twins_s"])), 2)
+        if extra:
+            result["questions"][label].update(extra_rows=extra, four_way_plain_s=figures["four_way_plain_s"],
+                                              extra_rows_cost=round(statistics.median(
+                                                  f / p for f, p in zip(times["four_way_s"], times["four_way_plain_s"])), 2))
 
     edited = KnowledgeBase.create(settings, store, embedder)
     started = time.perf_counter()
@@ -327,7 +329,6 @@ def _served_while_training_here(settings: Settings, preset: str = "Quick") -> di
     """In this process (a fresh one): the four columns answering the default question over and over
     while a training run of `preset` on the shipped answers goes on beside them, as on a Community
     Cloud app where one visitor fine-tunes and the others ask. The peak of VmRSS, sampled every 0.2 s."""
-    import json
     import threading
 
     from ..training import DATA_DIR, read_jsonl
@@ -391,9 +392,9 @@ def format_bench(result: dict) -> str:
                      f"{q['single_s']:>8} {q['four_way_over_single']:>11} {q['sequential_s']:>12} "
                      f"{q['aggregate_tok_s']:>15} {q['ttft_s']:>6}")
     for label, q in result["questions"].items():
-        if "twins_cost" in q:
-            lines.append(f"{label}: four-way with context-aware decoding's twins {q['four_way_s']} s, without "
-                         f"{q['four_way_no_twins_s']} s: {q['twins_cost']}x")
+        if "extra_rows_cost" in q:
+            lines.append(f"{label}: four-way with {q['extra_rows']} {q['four_way_s']} s, one row a column "
+                         f"{q['four_way_plain_s']} s: {q['extra_rows_cost']}x")
     lines.append(f"llama_cpp_s: {result.get('llama_cpp', '')}")
     for key in ("edit_to_fresh_s", "ingest_chunks_per_s", "sessions", "upload", "visitors", "served_visitors", "peak_rss_mb", "cold_start_s", "first_start_s",
                 "cloud_first_start_s", "served_rss_mb", "served_rss_how", "served_while_training"):

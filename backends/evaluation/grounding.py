@@ -11,6 +11,8 @@ import functools
 import re
 from dataclasses import dataclass
 
+from ..documents.index import sentences
+
 WORD_NUMBERS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
@@ -102,15 +104,23 @@ def claims(text: str) -> list[Claim]:
     return [claim for _, claim in sorted(found, key=lambda item: item[0])]
 
 
+def _keys(text: str) -> set[tuple]:
+    """The claim keys a text backs: "$75" in it backs a bare "75" too."""
+    keys = set()
+    for claim in claims(text):
+        keys.add(claim.key)
+        if claim.kind != "figure" and isinstance(claim.value, (int, float)):
+            keys.add(("figure", claim.value))
+    return keys
+
+
 @functools.lru_cache(maxsize=16)  # the documents are the same for every column of a question: read them once
 def _index(texts: tuple[tuple[str, str], ...]) -> dict[tuple, str]:
     """Each claim key in (title, text) pairs, with the first title that holds it."""
     keys: dict[tuple, str] = {}
     for title, text in texts:
-        for claim in claims(text):
-            keys.setdefault(claim.key, title)
-            if claim.kind != "figure" and isinstance(claim.value, (int, float)):
-                keys.setdefault(("figure", claim.value), title)  # "$75" in a document backs a bare "75"
+        for key in _keys(text):
+            keys.setdefault(key, title)
     return keys
 
 
@@ -139,11 +149,17 @@ WHAT_IT_CATCHES = (
     "sentence (a “$50” about something else still counts as found), or a negation.")
 
 
-def grounded_rank(answer: str, passages: list[tuple[str, str]]) -> tuple:
-    """How well an answer is backed by its own passages, for choosing among candidate answers (higher
-    is better): every figure in its passages and at least one figure; then at least one in them; then
-    the fewest figures they do not hold."""
-    checked = check(answer, passages, [])
-    held = sum(1 for c in checked if c.where == "passages")
-    missing = len(checked) - held
-    return missing == 0 and held > 0, held > 0, -missing
+def figure_sentences(answer: str, passages: list[tuple[str, str]]) -> list[str]:
+    """The passages' sentences that hold one of the answer's figures, each as "title: heading: sentence"
+    (the heading of its section, where the passage has one), to weigh which figure answers the question."""
+    wanted = {claim.key for claim in claims(answer)}
+    found = []
+    for title, text in passages:
+        heading = ""
+        for line in text.splitlines():
+            if line.strip().startswith("#"):
+                heading = line.strip().lstrip("#").strip()
+                continue
+            found += [": ".join(filter(None, (title, heading, sentence))) for sentence in sentences(line)
+                      if wanted & _keys(sentence)]
+    return list(dict.fromkeys(found))
