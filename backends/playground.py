@@ -246,7 +246,10 @@ class Playground:
             contrast = self.settings.contrast_alpha if backend.uses_retrieval else 0.0
             twin = backend.twin_messages(question) if contrast else None
             rows.append((backend, Prompt(backend.messages(question, answer.sources), adapter, twin, contrast)))
-            if backend.uses_retrieval and self.settings.candidates > 1 and not contrast and len(answer.sources) > 1:
+            # Candidates for the base model reading only: an adapter learned to read top_k passages, and
+            # Hybrid lost answers with them on the development set (README: grounded candidates).
+            if (backend.uses_retrieval and adapter is None and self.settings.candidates > 1 and not contrast
+                    and len(answer.sources) > 1):
                 primary = len(rows) - 1
                 candidates[primary] = [(primary, answer.sources)]
                 for k in range(1, min(self.settings.candidates, len(answer.sources))):

@@ -44,7 +44,7 @@ class Settings:
     qdrant_location: str = _describe(":memory:", "Qdrant: ':memory:' (embedded), a local folder, or a server URL (http://…).")
     qdrant_api_key: str = _describe("", "API key for a Qdrant server URL.")
     contrast: str = _describe("0", "Context-aware decoding for RAG and Hybrid: alpha of (1+alpha)·logit(with passages) − alpha·logit(without), a number from 0 (off) to 5, or adaptive (alpha set each step by how far the two disagree). See README.")
-    candidates: int = _describe(1, "Answers RAG and Hybrid each write, from the best top_k passages, then the best 1, 2, … of them; the one whose figures stand in the passage sentence nearest the question is shown (1: one answer, from top_k passages). See README.")
+    candidates: int = _describe(2, "Answers RAG (a grounded column without an adapter) writes, from the best top_k passages, then the best 1, 2, … of them; the one whose figures stand in the passage sentence nearest the question is shown (1: one answer, from top_k passages). See README.")
     max_new_tokens: int = _describe(96, "Most tokens an answer may have.")
     max_question_chars: int = _describe(1000, "Longest question accepted, in characters.")
     max_upload_mb: int = _describe(20, "Largest file a user may upload, in MB.")

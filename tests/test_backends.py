@@ -47,7 +47,8 @@ def test_fine_tuned_refuses_and_hybrid_falls_back_without_an_adapter(fake_engine
     assert "No adapter is installed" in answers["Fine-tuned"].error and not answers["Fine-tuned"].text
     assert answers["Hybrid"].text and "base model and the retrieved passages" in answers["Hybrid"].note
     assert answers["Hybrid"].provenance.adapter is None
-    assert [p.adapter for p in fake_engine.prompts] == [None, None, None]  # Base, RAG, Hybrid in one batch
+    # Base, RAG and its one-passage candidate, Hybrid and its candidate (it reads as the base model now), in one batch
+    assert [p.adapter for p in fake_engine.prompts] == [None] * 5
 
 
 def test_with_an_adapter_each_row_names_its_own(fake_engine, settings, kb):
@@ -55,7 +56,8 @@ def test_with_an_adapter_each_row_names_its_own(fake_engine, settings, kb):
         corpus_version = kb.corpus.version
     fake_engine.adapters["larkspur-voice"] = Info()
     answers = Playground(fake_engine, settings).ask(REFUND_QUESTION, kb)
-    assert [p.adapter for p in fake_engine.prompts] == [None, None, "larkspur-voice", "larkspur-voice"]
+    # Base, RAG, RAG's one-passage candidate, Fine-tuned, Hybrid (an adapter's column: no candidates)
+    assert [p.adapter for p in fake_engine.prompts] == [None, None, None, "larkspur-voice", "larkspur-voice"]
     assert answers[2].provenance.adapter_corpus_version == kb.corpus.version and not answers[2].provenance.stale
 
 

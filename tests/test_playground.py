@@ -95,20 +95,22 @@ def test_bad_questions_get_a_clear_message(playground, kb, question, message):
 
 
 def test_grounded_candidates_show_the_answer_whose_figures_answer_the_question(engine, settings, kb):
-    """With candidates = 3, RAG and Hybrid each also answer from their best 1 and 2 passages, and
-    show the answer whose figures stand in the passage sentence nearest the question, with those
-    passages as its sources."""
+    """RAG also answers from its best 1 passage (by default) or its best 1 and 2 (candidates = 3), and
+    shows the answer whose figures stand in the passage sentence nearest the question, with those
+    passages as its sources. The adapter's columns read as they were trained: one answer each."""
     from backends.playground import _fit
     question = "You got my returned tent yesterday. How soon will I see the money?"
-    chosen = {a.backend: a for a in Playground(engine, settings.with_(candidates=3)).ask(question, kb)}
-    plain = {a.backend: a for a in Playground(engine, settings).ask(question, kb)}
-    for name in ("Base", "Fine-tuned"):  # no passages, no candidates
-        assert chosen[name].text == plain[name].text
-    for name in ("RAG", "Hybrid"):
-        each = {k: Playground(engine, settings.with_(top_k=k)).ask(question, kb, [name])[0] for k in (3, 1, 2)}
-        k = len(chosen[name].sources)
-        assert chosen[name].text == each[k].text  # one of the candidates, as it reads alone
-        query = kb.index.embedder.embed_query(question)
-        fits = {n: _fit(query, a.text, a.sources, kb.index.embedder) for n, a in each.items()}
-        assert fits[k] == max(fits.values())
-        assert (k == 3) != ("Of 3 answers, written from the best 3, 1, 2 passages" in chosen[name].note)
+    single = {a.backend: a for a in Playground(engine, settings.with_(candidates=1)).ask(question, kb)}
+    each = {k: Playground(engine, settings.with_(top_k=k, candidates=1)).ask(question, kb, ["RAG"])[0] for k in (3, 1, 2)}
+    query = kb.index.embedder.embed_query(question)
+    fits = {k: _fit(query, a.text, a.sources, kb.index.embedder) for k, a in each.items()}
+    assert single["RAG"].text == each[3].text
+    for candidates, tried in ((2, (3, 1)), (3, (3, 1, 2))):
+        chosen = {a.backend: a for a in Playground(engine, settings.with_(candidates=candidates)).ask(question, kb)}
+        for name in ("Base", "Fine-tuned", "Hybrid"):  # no passages, or an adapter: no candidates
+            assert chosen[name].text == single[name].text and not chosen[name].note.startswith("Of ")
+        k = len(chosen["RAG"].sources)
+        assert k in tried and chosen["RAG"].text == each[k].text  # one of the candidates, as it reads alone
+        assert fits[k] == max(fits[t] for t in tried)
+        sizes = ", ".join(map(str, tried))
+        assert (k == 3) != (f"Of {candidates} answers, written from the best {sizes} passages" in chosen["RAG"].note)
