@@ -32,6 +32,11 @@ def column_caption(pg: Playground, backend: Backend) -> str:
     if contrast:
         retrieval += (" · context-aware decoding (" + ("adaptive" if contrast == "adaptive" else f"α = {contrast:g}")
                       + "): pushed toward what the passages add")
+    reads_as_base = not adapter or adapter not in pg.engine.adapters
+    count = min(pg.candidates_for(backend, None if reads_as_base else adapter), pg.settings.top_k)
+    if count > 1:
+        sizes = ", ".join(map(str, [pg.settings.top_k] + list(range(1, count))))
+        retrieval += f" · writes {count} answers, from its best {sizes} passages, and shows the one whose figure answers the question"
     return f"{backend.description}  \n{pg.engine.label} · {used} · {retrieval}"
 
 

@@ -192,6 +192,14 @@ class Playground:
     def __init__(self, engine: Engine, settings: Settings):
         self.engine, self.settings = engine, settings
 
+    def candidates_for(self, backend: Backend, adapter: str | None) -> int:
+        """Answers a column writes (README: grounded candidates): several only for the base model
+        reading passages, without context-aware decoding. An adapter learned to read top_k passages,
+        and Hybrid lost answers with candidates on the development set."""
+        if backend.uses_retrieval and adapter is None and not self.settings.contrast_alpha:
+            return self.settings.candidates
+        return 1
+
     def adapter_for(self, backend: Backend) -> str | None:
         return getattr(self.settings, backend.adapter_setting) if backend.adapter_setting else None
 
@@ -246,10 +254,7 @@ class Playground:
             contrast = self.settings.contrast_alpha if backend.uses_retrieval else 0.0
             twin = backend.twin_messages(question) if contrast else None
             rows.append((backend, Prompt(backend.messages(question, answer.sources), adapter, twin, contrast)))
-            # Candidates for the base model reading only: an adapter learned to read top_k passages, and
-            # Hybrid lost answers with them on the development set (README: grounded candidates).
-            if (backend.uses_retrieval and adapter is None and self.settings.candidates > 1 and not contrast
-                    and len(answer.sources) > 1):
+            if self.candidates_for(backend, adapter) > 1 and len(answer.sources) > 1:
                 primary = len(rows) - 1
                 candidates[primary] = [(primary, answer.sources)]
                 for k in range(1, min(self.settings.candidates, len(answer.sources))):

@@ -25,6 +25,8 @@ def test_the_playground_shows_four_columns_and_which_model_each_uses(app):
     assert [h.value for h in app.subheader] == ["Base", "RAG", "Fine-tuned", "Hybrid"]
     captions = " ".join(c.value for c in app.caption)
     assert "SmolLM2-135M-Instruct" in captions and "adapter **larkspur-voice**" in captions
+    # RAG's grounded candidates, said where they are on: RAG's column only, not Hybrid's (an adapter's)
+    assert captions.count("writes 2 answers, from its best 3, 1 passages") == 1
 
 
 def test_ask_answers_in_every_column(app):
