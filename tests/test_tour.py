@@ -75,3 +75,19 @@ def test_the_decision_guide_answers_for_the_team_s_situation(engine, knowledge_p
     at.radio(key="decide-can_evaluate").set_value("no").run()
     assert at.success[0].value.startswith("**Not fine-tuning yet.**")
     assert any("Tuning what you cannot measure" in w.value for w in at.warning)
+
+
+def test_the_tour_offers_the_sample_back_when_the_session_set_it_aside(engine, knowledge_parts, settings):
+    """Its story is told on the Larkspur sample: a session answering from its own documents only is told
+    so, and brings the sample back with one button, its own documents kept."""
+    from tests.documents_for_tests import docx
+    at = page("views/tour.py")
+    kb = at.session_state["kb"]
+    kb.add_files([("handbook.docx", docx("Oakridge staff handbook", {"Leave": "Staff get 27 days of leave."}))], settings)
+    kb.use_sample(False)
+    at.run()
+    assert "set aside for its own documents" in at.info[0].value
+    assert not [b for b in at.button if b.label.startswith("Ask")]  # no tour on documents it is not about
+    button(at, "Bring the sample back").click().run()
+    assert not at.exception and button(at, "Ask “How long")
+    assert "handbook.docx" in kb.corpus.uploaded.values() and kb.corpus.uses_sample

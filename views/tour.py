@@ -45,6 +45,17 @@ if out.button("Leave the tour and explore", type="tertiary", icon=":material/exp
 
 if kb is None:
     st.stop()  # the reason is shown above: the tour needs the documents
+if edit.doc_id not in kb.corpus.documents:  # the story is told on the sample's returns policy
+    if edit.doc_id in kb.corpus.sample:
+        notice.info("The tour tells its story on the Larkspur sample, which this session has set aside for its "
+                    "own documents. Bring it back to take the tour; your documents stay as they are.")
+        if notice.button("Bring the sample back beside my documents", icon=":material/undo:"):
+            session.show_sync(kb.use_sample(True), later=True)
+            st.rerun()
+    else:
+        notice.info("The tour tells its story on the Larkspur sample's returns policy, which the documents served "
+                    "here do not hold. The Playground answers from them.")
+    st.stop()
 backends = [get_backend(name) for name in backend_names()]
 
 if step == 0:
