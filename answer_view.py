@@ -33,10 +33,10 @@ def column_caption(pg: Playground, backend: Backend) -> str:
         retrieval += (" · context-aware decoding (" + ("adaptive" if contrast == "adaptive" else f"α = {contrast:g}")
                       + "): pushed toward what the passages add")
     reads_as_base = not adapter or adapter not in pg.engine.adapters
-    count = min(pg.candidates_for(backend, None if reads_as_base else adapter), pg.settings.top_k)
-    if count > 1:
-        sizes = ", ".join(map(str, [pg.settings.top_k] + list(range(1, count))))
-        retrieval += f" · writes {count} answers, from its best {sizes} passages, and shows the one whose figure answers the question"
+    sizes = pg.candidate_sizes(backend, None if reads_as_base else adapter, pg.settings.top_k)
+    if len(sizes) > 1:
+        retrieval += (f" · writes {len(sizes)} answers, from its best {', '.join(map(str, sizes))} passages, "
+                      "and shows the one whose figure answers the question")
     return f"{backend.description}  \n{pg.engine.label} · {used} · {retrieval}"
 
 

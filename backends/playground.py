@@ -192,13 +192,14 @@ class Playground:
     def __init__(self, engine: Engine, settings: Settings):
         self.engine, self.settings = engine, settings
 
-    def candidates_for(self, backend: Backend, adapter: str | None) -> int:
-        """Answers a column writes (README: grounded candidates): several only for the base model
-        reading passages, without context-aware decoding. An adapter learned to read top_k passages,
-        and Hybrid lost answers with candidates on the development set."""
+    def candidate_sizes(self, backend: Backend, adapter: str | None, passages: int) -> list[int]:
+        """How many of the best passages each answer a column writes is written from (README: grounded
+        candidates): all of them, then 1, 2, … for the base model reading passages without
+        context-aware decoding. An adapter learned to read top_k passages, and Hybrid lost answers with
+        candidates on the development set."""
         if backend.uses_retrieval and adapter is None and not self.settings.contrast_alpha:
-            return self.settings.candidates
-        return 1
+            return [passages] + list(range(1, min(self.settings.candidates, passages)))
+        return [passages]
 
     def adapter_for(self, backend: Backend) -> str | None:
         return getattr(self.settings, backend.adapter_setting) if backend.adapter_setting else None
@@ -254,10 +255,11 @@ class Playground:
             contrast = self.settings.contrast_alpha if backend.uses_retrieval else 0.0
             twin = backend.twin_messages(question) if contrast else None
             rows.append((backend, Prompt(backend.messages(question, answer.sources), adapter, twin, contrast)))
-            if self.candidates_for(backend, adapter) > 1 and len(answer.sources) > 1:
+            sizes = self.candidate_sizes(backend, adapter, len(answer.sources))
+            if len(sizes) > 1:
                 primary = len(rows) - 1
                 candidates[primary] = [(primary, answer.sources)]
-                for k in range(1, min(self.settings.candidates, len(answer.sources))):
+                for k in sizes[1:]:
                     fewer = answer.sources[:k]  # the best k passages (sources come best first)
                     candidates[primary].append((len(rows), fewer))
                     rows.append((backend, Prompt(backend.messages(question, fewer), adapter)))
