@@ -5,6 +5,7 @@ Also the per-session documents (a Corpus with its own Index) that policy edits c
 from __future__ import annotations
 
 import functools
+import gc
 import threading
 import time
 from dataclasses import dataclass
@@ -99,14 +100,22 @@ _loading = threading.Lock()  # two sessions starting at once load the model once
 
 
 def _once(kind: str, settings: Settings, load):
-    """What load() returns, made once per process for these settings (two kinds of thing, two of each)."""
+    """What load() returns, made once per process for these settings (two kinds of thing, two of each).
+
+    What is loaded is frozen out of the garbage collector's sight (gc.freeze): it lives as long as the
+    process, and Streamlit collects all garbage after every run of a page, which walked its half a
+    million objects in about 320 ms each time, holding the interpreter while a crowd's answers
+    decoded; frozen, a collection takes under a millisecond. What is let go is unfrozen first."""
     key = (kind, settings)
     with _loading:
         if key not in _loaded:
             same_kind = [k for k in _loaded if k[0] == kind]
             if len(same_kind) >= 2:
+                gc.unfreeze()
                 del _loaded[same_kind[0]]
+                gc.collect()
             _loaded[key] = load()
+            gc.freeze()
         return _loaded[key]
 
 

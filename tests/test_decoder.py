@@ -81,6 +81,38 @@ def test_a_row_is_computed_alike_alone_and_beside_others(engine_with_adapter):
             assert torch.equal(alone, together[i]), f"row {i} differs"
 
 
+def test_rows_that_stay_while_others_join_and_leave_are_computed_as_alone(engine_with_adapter):
+    """Continuous batching moves rows in the cache when others join (longer prompts shift it) and
+    leave (the rows after them move up): what stays reads exactly what it would alone."""
+    engine = engine_with_adapter
+    rows = [engine.tokenizer(engine.prompt_text(row), add_special_tokens=False)["input_ids"] for row in ROWS]
+    adapters = [row.adapter for row in ROWS]
+    with torch.inference_mode():
+        batch = engine.lean.start(rows[:2], adapters[:2], 16)
+        alive, steps, logits = [0, 1], {i: [] for i in range(len(rows))}, batch.logits
+        for step in range(16):
+            for i, row in enumerate(alive):
+                steps[row].append(logits[i])
+            tokens = logits.argmax(-1)
+            if step == 3:  # the longer prompts join, shifting the cache to the right
+                joined = batch.join(rows[2:], adapters[2:], 16)
+                alive = alive + list(range(2, len(rows)))
+                for i, row in enumerate(range(2, len(rows))):
+                    steps[row].append(joined[i])
+                tokens = torch.cat([tokens, joined.argmax(-1)])
+            if step in (6, 9):  # one row in the middle leaves, then the first
+                gone = len(alive) // 2 if step == 6 else 0
+                batch.keep([i for i in range(len(alive)) if i != gone])
+                tokens = torch.cat([tokens[:gone], tokens[gone + 1:]])
+                alive = alive[:gone] + alive[gone + 1:]
+            logits = batch.next(tokens)
+        for row in alive:
+            together = torch.stack(steps[row])
+            alone = _logits_along(engine.lean.start([rows[row]], [adapters[row]], 16), together.argmax(-1).tolist())
+            assert torch.equal(alone, together), f"row {row} differs"
+        assert len(alive) == len(rows) - 2 and {0, 1} - set(alive)  # rows did leave, from the middle and the front
+
+
 def test_four_bit_decoding_reads_the_packaged_models_own_groups(engine, settings):
     assert not engine.lean.four_bits and "4-bit" not in engine.label  # off by default: answers stay PEFT's
     source = full_precision_file(settings.with_(decoding="4bit"), engine.source)
