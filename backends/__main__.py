@@ -142,10 +142,9 @@ def _train(args, settings: Settings) -> int:
         from .evaluation import HELD_OUT, evaluate, format_table, load_questions
         from .playground import Playground, load_engine
         tuned = settings.with_(adapters_dir=str(out.parent), adapter=out.name, hybrid_adapter=out.name)
+        from .evaluation.scoreboard import record_evaluation
         result = evaluate(Playground(load_engine(tuned), tuned), load_questions(HELD_OUT))
-        manifest["evaluation"] = {"questions": str(HELD_OUT.relative_to(HELD_OUT.parent.parent)),
-                                  "summary": result["summary"]}
-        (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+        record_evaluation(out, result)
         print(format_table(result))
     return 0
 
@@ -163,8 +162,21 @@ def _eval(args, settings: Settings) -> int:
     if files:
         documents = KnowledgeBase.create(settings, *load_knowledge_parts(settings))
         _only_these(documents, files, settings)
-    result = evaluate(Playground(load_engine(settings), settings), questions, names, progress, documents)
+    if args.record and (args.questions or files or args.backend):
+        raise ValueError("--record records the whole evaluation: the held-out questions, every column, the shipped documents.")
+    engine = load_engine(settings)
+    recorded = None
+    if args.record:  # checked before the evaluation's minutes are spent
+        recorded = engine.adapters.get(settings.hybrid_adapter)
+        if recorded is None:
+            raise ValueError(f"--record writes into the manifest of adapter {settings.hybrid_adapter!r}, which is not loaded: "
+                             f"{engine.problems.get(settings.hybrid_adapter, 'see the adapters folder')}")
+    result = evaluate(Playground(engine, settings), questions, names, progress, documents)
     print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else "\n" + format_table(result))
+    if recorded is not None:
+        from .evaluation.scoreboard import record_evaluation
+        record_evaluation(recorded.path, result)
+        print(f"recorded in {recorded.path / 'manifest.json'}", file=sys.stderr)
     return 0
 
 
@@ -218,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                             help="score on these files and folders, as they are, instead of the sample before and after its edits")
     evaluation.add_argument("--backend", action="append", help="limit to these backends; repeat for more")
     evaluation.add_argument("--json", action="store_true", help="print rows and summary as JSON")
+    evaluation.add_argument("--record", action="store_true",
+                            help="write the figures into the Hybrid adapter's manifest, where the tour and the guide cite them")
     evaluation.set_defaults(run=_eval)
     bench = commands.add_parser("bench", help="measure the playground's speed on this machine")
     bench.add_argument("--tokens", type=int, default=128, help="new tokens per answer (forced)")

@@ -60,6 +60,29 @@ def test_eval_json_has_rows_and_summary_per_phase_and_backend(tmp_path):
     rag_before, rag_after = result["rows"][0], result["rows"][2]
     assert rag_before["fact_ok"] == ("30" in rag_before["answer"])
     assert rag_after["fact_ok"] == ("14" in rag_after["answer"])
+    assert result["reading"]["candidates"] == 2 and result["reading"]["max_new_tokens"] == 32  # what shaped the answers
+
+
+def test_a_recorded_evaluation_is_cited_with_its_date_machine_and_figures(playground, tmp_path):
+    """What the tour and the decision guide cite: the figures written into an adapter's manifest, with
+    when and where they were measured, read back by the adapter loader."""
+    import shutil
+
+    from backends.evaluation.decision import measured_figures
+    from backends.evaluation.scoreboard import evaluate, parse_questions, record_evaluation, recorded_source, recorded_summaries
+    from backends.model.adapters import check_adapter
+    shipped = ROOT / "adapters" / "larkspur-voice"
+    folder = shutil.copytree(shipped, tmp_path / "larkspur-voice")
+    result = evaluate(playground, parse_questions("q.jsonl", (GOOD + "\n").encode()), ["RAG"])
+    record_evaluation(folder, result)
+    info = check_adapter(folder, playground.engine.source.fingerprint)
+    (name, _, summary), = recorded_summaries({"larkspur-voice": info})
+    assert summary == result["summary"] and info.manifest["evaluation"]["reading"]["candidates"] == 2
+    assert info.manifest["final_loss"] == json.loads((shipped / "manifest.json").read_text())["final_loss"]  # the rest kept
+    cited = recorded_source(name, info)
+    assert info.manifest["evaluation"]["date"][:10] in cited and result["measured_on"] in cited
+    figures = measured_figures({"larkspur-voice": info})
+    assert figures.facts_right == {"RAG": summary[1]["fact_accuracy"]} and cited in figures.evaluation_source
 
 
 def test_eval_with_a_malformed_file_fails_fast_with_the_line(tmp_path):

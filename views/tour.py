@@ -8,7 +8,7 @@ import score_view
 import session
 from backends import backend_names, get_backend, get_edit
 from backends.evaluation.decision import Situation, decide
-from backends.evaluation.scoreboard import recorded_summaries
+from backends.evaluation.scoreboard import recorded_source, recorded_summaries
 from backends.evaluation.tour import STEPS, TOUR_EDIT, TOUR_QUESTION, describe_answers, describe_verdicts
 
 st.title("Guided tour: RAG or fine-tuning?")
@@ -99,7 +99,7 @@ elif step == 4:
     recorded = recorded_summaries(pg.engine.adapters)
     if summary is None and recorded:
         name, info, summary = recorded[0]
-        source = f"recorded when adapter {name} was trained ({info.manifest.get('date', '?')[:10]})"
+        source = recorded_source(name, info)
     if summary:
         action.caption(f"Measured on the held-out questions, {source}. The Evaluation page runs it again on this machine.")
         with action:

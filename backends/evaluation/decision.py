@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .scoreboard import recorded_summaries
+from .scoreboard import recorded_source, recorded_summaries
 
 QUESTIONS = {  # field: (question, {value: label}); the first value is the default
     "problem": ("What is missing from the model's answers?", {
@@ -139,14 +139,14 @@ def decide(situation: Situation, figures: Figures) -> Decision:
 def measured_figures(adapters: dict, comparison=None, evaluation: dict | None = None,
                      quick_training_s: float | None = None, edit_reindex_ms: float | None = None) -> Figures:
     """The figures the guide cites: the session's own evaluation where it ran one, else the one recorded
-    when the shipped adapter was trained; the session's last comparison for retrieval's cost; the
+    with the shipped adapter (make adapter, or eval --record); the session's last comparison for retrieval's cost; the
     adapters' manifests for training time."""
     source, summary = "", []
     if evaluation and evaluation.get("summary"):
         source, summary = "this session's evaluation", evaluation["summary"]
     else:
-        for name, _, recorded in recorded_summaries(adapters)[:1]:
-            source, summary = f"the evaluation recorded with adapter {name}", recorded
+        for name, info, recorded in recorded_summaries(adapters)[:1]:
+            source, summary = f"the evaluation {recorded_source(name, info)}", recorded
     after = [r for r in summary if r["phase"] == "after"]
     full = next((info.manifest.get("training_seconds") for info in adapters.values()
                  if info.manifest.get("preset", "Full") == "Full" and info.manifest.get("training_seconds")), None)

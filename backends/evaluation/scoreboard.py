@@ -87,8 +87,8 @@ def _csv_rows(name: str, text: str):
 
 
 def recorded_summaries(adapters: dict) -> list[tuple[str, object, list[dict]]]:
-    """(name, info, summary) of each attached adapter whose manifest carries the evaluation recorded
-    when it was trained (make adapter)."""
+    """(name, info, summary) of each attached adapter whose manifest carries a recorded evaluation
+    (make adapter, or python -m backends eval --record)."""
     found = []
     for name, info in adapters.items():
         summary = (info.manifest.get("evaluation") or {}).get("summary")
@@ -132,7 +132,37 @@ def evaluate(playground: Playground, questions: list[Question], names: list[str]
                 progress(done, total)
     return {"rows": [{k: r[k] for k in ("id", "phase", "backend", "answer", "fact_ok", "style_ok", "total_ms")}
                      for r in rows], "summary": _summary(rows, names),
-            "measured_on": f"{cpu_name()}, {playground.engine.label}"}
+            "measured_on": f"{cpu_name()}, {playground.engine.label}", "reading": reading_settings(settings)}
+
+
+READING = ("top_k", "key_sentences", "candidates", "contrast", "max_new_tokens")  # the settings that shape answers
+
+
+def reading_settings(settings) -> dict:
+    """The settings an evaluation's figures depend on besides the model: how the columns read and write."""
+    return {name: getattr(settings, name) for name in READING}
+
+
+def record_evaluation(folder: Path, result: dict, questions: Path = HELD_OUT) -> dict:
+    """Writes a held-out evaluation into the manifest of the adapter in `folder`, where the tour and the
+    decision guide cite it: its summary, when, on what machine and with which reading settings."""
+    import datetime
+    import json
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["evaluation"] = {"questions": str(questions.relative_to(ROOT)) if questions.is_relative_to(ROOT) else str(questions),
+                              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                              "measured_on": result.get("measured_on"), "reading": result.get("reading"),
+                              "summary": result["summary"]}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    return manifest
+
+
+def recorded_source(name: str, info) -> str:
+    """How a recorded evaluation is cited: for which adapter, when, on what machine."""
+    recorded = info.manifest.get("evaluation") or {}
+    date = (recorded.get("date") or info.manifest.get("date") or "?")[:10]
+    where = f", {recorded['measured_on']}" if recorded.get("measured_on") else ""
+    return f"recorded with adapter {name} ({date}{where})"
 
 
 def _summary(rows: list[dict], names: list[str]) -> list[dict]:
