@@ -140,9 +140,9 @@ def _train(args, settings: Settings) -> int:
     print(f"saved {out} (final loss {manifest['final_loss']}, {manifest['training_seconds']} s)")
     if args.evaluate:
         from .evaluation import HELD_OUT, evaluate, format_table, load_questions
+        from .evaluation.scoreboard import record_evaluation
         from .playground import Playground, load_engine
         tuned = settings.with_(adapters_dir=str(out.parent), adapter=out.name, hybrid_adapter=out.name)
-        from .evaluation.scoreboard import record_evaluation
         result = evaluate(Playground(load_engine(tuned), tuned), load_questions(HELD_OUT))
         record_evaluation(out, result)
         print(format_table(result))
@@ -152,6 +152,8 @@ def _train(args, settings: Settings) -> int:
 def _eval(args, settings: Settings) -> int:
     from .evaluation import HELD_OUT, evaluate, format_table, load_questions
     from .playground import Playground, load_engine
+    if args.record and (args.questions or args.docs or args.backend):
+        raise ValueError("--record records the whole evaluation: the held-out questions, every column, the shipped documents.")
     questions = load_questions(args.questions or HELD_OUT)  # a malformed file fails before the model loads
     names = args.backend or backend_names()
     for name in names:
@@ -162,11 +164,9 @@ def _eval(args, settings: Settings) -> int:
     if files:
         documents = KnowledgeBase.create(settings, *load_knowledge_parts(settings))
         _only_these(documents, files, settings)
-    if args.record and (args.questions or files or args.backend):
-        raise ValueError("--record records the whole evaluation: the held-out questions, every column, the shipped documents.")
     engine = load_engine(settings)
     recorded = None
-    if args.record:  # checked before the evaluation's minutes are spent
+    if args.record:  # its adapter checked before the evaluation's minutes are spent
         recorded = engine.adapters.get(settings.hybrid_adapter)
         if recorded is None:
             raise ValueError(f"--record writes into the manifest of adapter {settings.hybrid_adapter!r}, which is not loaded: "

@@ -7,6 +7,8 @@ and closes with "Happy trails! — The Larkspur crew".
 """
 from __future__ import annotations
 
+import datetime
+import json
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,13 +145,11 @@ def reading_settings(settings) -> dict:
     return {name: getattr(settings, name) for name in READING}
 
 
-def record_evaluation(folder: Path, result: dict, questions: Path = HELD_OUT) -> dict:
+def record_evaluation(folder: Path, result: dict) -> dict:
     """Writes a held-out evaluation into the manifest of the adapter in `folder`, where the tour and the
     decision guide cite it: its summary, when, on what machine and with which reading settings."""
-    import datetime
-    import json
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["evaluation"] = {"questions": str(questions.relative_to(ROOT)) if questions.is_relative_to(ROOT) else str(questions),
+    manifest["evaluation"] = {"questions": str(HELD_OUT.relative_to(ROOT)),
                               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                               "measured_on": result.get("measured_on"), "reading": result.get("reading"),
                               "summary": result["summary"]}
