@@ -150,3 +150,23 @@ def test_adapters_the_lean_pass_cannot_honour_leave_the_model_to_peft(targets, h
     from peft import LoraConfig, get_peft_model
     model = get_peft_model(tiny_llama(), LoraConfig(r=2, target_modules=targets), adapter_name="a")
     assert (LeanLlama.build(model) is not None) == handled
+
+
+def test_a_crowds_wide_batch_computes_each_row_as_alone(engine_with_adapter):
+    """Eight visitors' columns and candidates make a batch of 40 rows; torch's kernels take other paths for
+    that many rows than for a few (on an Intel Xeon with AMX, bfloat16's lm_head past 32 rows; float32 past
+    15), and a crowd's answers differed from those asked alone until wide batches were cut into blocks."""
+    engine = engine_with_adapter
+    prompts = [engine.tokenizer(engine.prompt_text(row), add_special_tokens=False)["input_ids"] for row in ROWS]
+    wide = [i % len(ROWS) for i in range(40)]
+    with torch.inference_mode():
+        batch = engine.lean.start([prompts[i] for i in wide], [ROWS[i].adapter for i in wide], 4)
+        steps, tokens = [batch.logits], batch.logits.argmax(-1)
+        for _ in range(3):
+            steps.append(batch.next(tokens))
+            tokens = steps[-1].argmax(-1)
+        together = torch.stack(steps, dim=1)
+        for i in range(len(ROWS)):
+            alone = _logits_along(engine.lean.start([prompts[i]], [ROWS[i].adapter], 4), together[i].argmax(-1).tolist())
+            for row in (i, max(r for r, prompt in enumerate(wide) if prompt == i)):  # first, and past row 32
+                assert torch.equal(alone, together[row]), f"row {row} differs from its prompt alone"

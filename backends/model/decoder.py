@@ -42,17 +42,24 @@ GROUPS = {"qkv": ("self_attn", ("q_proj", "k_proj", "v_proj")), "o": ("self_attn
 
 
 # How torch's CPU matmul must be fed for a row to be computed alike whatever rows are beside it, by
-# dtype (measured on an AMD EPYC): its bfloat16 matmul takes another path for one row than for
-# several; its float32 matmul works in blocks of four rows and takes other paths for a short block.
-# Either now and then rounds differently there.
+# dtype: its bfloat16 matmul takes another path for one row than for several (AMD EPYC), and on an
+# Intel Xeon with AMX another again past 32 rows (the lm_head's); its float32 matmul works in blocks
+# of four rows, takes other paths for a short block (AMD EPYC) and, on the Intel Xeon, past 15 rows.
+# Each path now and then rounds differently. Measured by tests/test_decoder.py on both machines.
 _LEAST_ROWS = {torch.bfloat16: 2}    # fewer rows: computed as this many
 _ROWS_MULTIPLE = {torch.float32: 4}  # computed as a multiple of this many
+_MOST_ROWS = {torch.bfloat16: 32, torch.float32: 12}  # more batch rows: computed in blocks of this many
 
 
 def _as_in_a_batch(matmul, x: torch.Tensor) -> torch.Tensor:
     """matmul(x), with the rows padded (copies of the first) as torch's kernels need to compute each row
     as it is beside any others, at no cost (a decoding step is bound by reading weights). Without this
-    a column answered differently alone than beside the others."""
+    a column answered differently alone than beside the others. A batch wider than _MOST_ROWS (a crowd's:
+    eight visitors make 40 rows) is computed block by block, which reads the weights once a block; a
+    prompt's prefill (one batch row, its tokens) is not cut."""
+    most = _MOST_ROWS.get(x.dtype)
+    if most and x.dim() > 1 and x.shape[0] > most:
+        return torch.cat([_as_in_a_batch(matmul, x[a:a + most]) for a in range(0, x.shape[0], most)])
     flat = x.reshape(-1, x.shape[-1])
     rows = flat.shape[0]
     multiple = _ROWS_MULTIPLE.get(x.dtype, 1)
