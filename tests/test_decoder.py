@@ -154,8 +154,7 @@ def test_adapters_the_lean_pass_cannot_honour_leave_the_model_to_peft(targets, h
 
 def test_a_crowds_wide_batch_computes_each_row_as_alone(engine_with_adapter):
     """Eight visitors' columns and candidates make a batch of 40 rows; torch's kernels take other paths for
-    that many rows than for a few (on an Intel Xeon with AMX, bfloat16's lm_head past 32 rows; float32 past
-    15), and a crowd's answers differed from those asked alone until wide batches were cut into blocks."""
+    that many rows than for a few (on an Intel Xeon with AMX, bfloat16 past 32 rows, float32 past 15), and a crowd's answers differed from those asked alone until wide batches were cut into blocks."""
     engine = engine_with_adapter
     prompts = [engine.tokenizer(engine.prompt_text(row), add_special_tokens=False)["input_ids"] for row in ROWS]
     wide = [i % len(ROWS) for i in range(40)]

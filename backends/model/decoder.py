@@ -43,9 +43,9 @@ GROUPS = {"qkv": ("self_attn", ("q_proj", "k_proj", "v_proj")), "o": ("self_attn
 
 # How torch's CPU matmul must be fed for a row to be computed alike whatever rows are beside it, by
 # dtype: its bfloat16 matmul takes another path for one row than for several (AMD EPYC), and on an
-# Intel Xeon with AMX another again past 32 rows (the lm_head's); its float32 matmul works in blocks
-# of four rows, takes other paths for a short block (AMD EPYC) and, on the Intel Xeon, past 15 rows.
-# Each path now and then rounds differently. Measured by tests/test_decoder.py on both machines.
+# Intel Xeon with AMX another again past 32 rows; its float32 matmul works in blocks of four rows,
+# takes other paths for a short block (AMD EPYC) and, on the Intel Xeon with AMX, past 15 rows. Each
+# path now and then rounds differently. tests/test_decoder.py checks a crowd's 40-row batch.
 _LEAST_ROWS = {torch.bfloat16: 2}    # fewer rows: computed as this many
 _ROWS_MULTIPLE = {torch.float32: 4}  # computed as a multiple of this many
 _MOST_ROWS = {torch.bfloat16: 32, torch.float32: 12}  # more batch rows: computed in blocks of this many
