@@ -31,6 +31,15 @@ def _logits_along(batch, tokens):
     return torch.cat(out)
 
 
+def _decoded_together(engine, rows, adapters, steps):
+    """Every row's logits at each of `steps` greedy steps, decoded in one batch: [rows, steps, vocabulary]."""
+    batch = engine.lean.start(rows, adapters, steps)
+    out = [batch.logits]
+    for _ in range(steps - 1):
+        out.append(batch.next(out[-1].argmax(-1)))
+    return torch.stack(out, dim=1)
+
+
 def test_the_lean_pass_computes_what_peft_computes(engine_with_adapter):
     """Each row alone, PEFT's forward and the lean pass fed the same tokens. The lean pass sums LoRA over all adapters' ranks at once and
     rounds a lone row's matmul as a batch's (see decoder._Projection), so its last bits differ from
@@ -69,13 +78,7 @@ def test_a_row_is_computed_alike_alone_and_beside_others(engine_with_adapter):
     rows = [engine.tokenizer(engine.prompt_text(row), add_special_tokens=False)["input_ids"] for row in ROWS]
     adapters = [row.adapter for row in ROWS]
     with torch.inference_mode():
-        together = engine.lean.start(rows, adapters, 24)
-        tokens = together.logits.argmax(-1)
-        steps = [together.logits]
-        for _ in range(23):
-            steps.append(together.next(tokens))
-            tokens = steps[-1].argmax(-1)
-        together = torch.stack(steps, dim=1)
+        together = _decoded_together(engine, rows, adapters, 24)
         for i, (ids, adapter) in enumerate(zip(rows, adapters)):
             alone = _logits_along(engine.lean.start([ids], [adapter], 24), together[i].argmax(-1).tolist())
             assert torch.equal(alone, together[i]), f"row {i} differs"
@@ -154,17 +157,13 @@ def test_adapters_the_lean_pass_cannot_honour_leave_the_model_to_peft(targets, h
 
 def test_a_crowds_wide_batch_computes_each_row_as_alone(engine_with_adapter):
     """Eight visitors' columns and candidates make a batch of 40 rows; torch's kernels take other paths for
-    that many rows than for a few (on an Intel Xeon with AMX, bfloat16 past 32 rows, float32 past 15), and a crowd's answers differed from those asked alone until wide batches were cut into blocks."""
+    that many rows than for a few (on an Intel Xeon with AMX, bfloat16 past 32 rows, float32 past 15),
+    and a crowd's answers differed from those asked alone until wide batches were cut into blocks."""
     engine = engine_with_adapter
     prompts = [engine.tokenizer(engine.prompt_text(row), add_special_tokens=False)["input_ids"] for row in ROWS]
     wide = [i % len(ROWS) for i in range(40)]
     with torch.inference_mode():
-        batch = engine.lean.start([prompts[i] for i in wide], [ROWS[i].adapter for i in wide], 4)
-        steps, tokens = [batch.logits], batch.logits.argmax(-1)
-        for _ in range(3):
-            steps.append(batch.next(tokens))
-            tokens = steps[-1].argmax(-1)
-        together = torch.stack(steps, dim=1)
+        together = _decoded_together(engine, [prompts[i] for i in wide], [ROWS[i].adapter for i in wide], 4)
         for i in range(len(ROWS)):
             alone = _logits_along(engine.lean.start([prompts[i]], [ROWS[i].adapter], 4), together[i].argmax(-1).tolist())
             for row in (i, max(r for r, prompt in enumerate(wide) if prompt == i)):  # first, and past row 32
