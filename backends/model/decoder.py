@@ -28,12 +28,15 @@ or rope scaling: `LeanLlama.build` returns None for such a model and the engine 
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from safetensors import safe_open
+
+from .weights import cpu_has_amx
 
 GROUP = 32          # weights per 4-bit group
 DECODE_ROWS = 8     # up to this many tokens at once a matmul reads 4-bit weights; prefill keeps the full ones
@@ -48,7 +51,10 @@ GROUPS = {"qkv": ("self_attn", ("q_proj", "k_proj", "v_proj")), "o": ("self_attn
 # path now and then rounds differently. tests/test_decoder.py checks a crowd's 40-row batch.
 _LEAST_ROWS = {torch.bfloat16: 2}    # fewer rows: computed as this many
 _ROWS_MULTIPLE = {torch.float32: 4}  # computed as a multiple of this many
-_MOST_ROWS = {torch.bfloat16: 32, torch.float32: 12}  # more batch rows: computed in blocks of this many
+# More batch rows: computed in blocks of this many, where the CPU has AMX. Elsewhere (the AMD EPYC) every
+# number of rows from 1 to 96 computes each row alike, for every projection's shape and the lm_head, in
+# both dtypes, and cutting a 40-row step read the weights twice: 82 ms of matmuls a step against 59 uncut.
+_MOST_ROWS = {torch.bfloat16: 32, torch.float32: 12} if cpu_has_amx() else {}
 
 
 def _as_in_a_batch(matmul, x: torch.Tensor) -> torch.Tensor:
@@ -72,20 +78,49 @@ def _as_in_a_batch(matmul, x: torch.Tensor) -> torch.Tensor:
 
 
 def _on_one_thread(work):
-    """work() with torch on one thread. torch's CPU flash attention computes a head a little differently
-    on its second thread than on its first, and which thread gets a head depends on how many rows share
-    the call: Base and RAG each answered a held-out question differently alone than beside the other
-    columns. On one thread every head is computed alike; a decoding step's attention reads a few
-    hundred keys a head, so the second thread bought nothing measurable. The thread count is the
-    process's: torch work in other threads meanwhile (the embedder) runs on one thread too."""
+    """work(threads) with torch on one thread, `threads` the number it had. torch's CPU flash attention
+    computes a head a little differently on its second thread than on its first, and which thread gets a
+    head depends on how many rows share the call: Base and RAG each answered a held-out question
+    differently alone than beside the other columns. On one thread every head is computed alike; a
+    decoding step's attention reads a few hundred keys a head, so torch's second thread bought nothing
+    measurable (a second Python thread does: _attend). With OpenMP the count is the calling thread's
+    own: torch in other threads meanwhile (the embedder) keeps its threads."""
     threads = torch.get_num_threads()
     if threads == 1:
-        return work()
+        return work(threads)
     torch.set_num_threads(1)
     try:
-        return work()
+        return work(threads)
     finally:
         torch.set_num_threads(threads)
+
+
+_helper: ThreadPoolExecutor | None = None  # a second thread for attention, torch on one thread there too
+
+
+def _attend(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, runs: list, stop: int, threads: int) -> torch.Tensor:
+    """A decoding step's attention, each run of rows over its own slots (LeanBatch), on one thread, in
+    two halves on two threads where torch had two or more: the runs of a crowd's batch are many small
+    calls (40 rows made 23 runs, 690 calls a step), bound by their overhead, not by the cores; in two
+    Python threads a step's attention took 81 ms against 112 in one. Each half runs on a thread with
+    torch on one thread, so every head is computed as it is alone (checked: the same bits)."""
+    def part(chunk):
+        return [F.scaled_dot_product_attention(q[a:b], keys[a:b, :, first:stop], values[a:b, :, first:stop])
+                for a, b, first in chunk]
+    if threads < 2 or len(runs) < 2:
+        return torch.cat(part(runs))
+    global _helper
+    if _helper is None:
+        _helper = ThreadPoolExecutor(1, "attention", initializer=torch.set_num_threads, initargs=(1,))
+    work = [(b - a) * (stop - first) for a, b, first in runs]  # keys read: the two halves about alike
+    half, total, split = 0, sum(work), 1
+    for split in range(1, len(runs)):
+        half += work[split - 1]
+        if 2 * half >= total:
+            break
+    theirs = _helper.submit(part, runs[split:])
+    mine = part(runs[:split])
+    return torch.cat(mine + theirs.result())
 
 
 @dataclass
@@ -308,13 +343,16 @@ class LeanBatch:
     def __init__(self, lean: LeanLlama, rows: list[list[int]], adapters: list[str | None], max_new_tokens: int):
         self.lean = lean
         layers, kv, hd = len(lean.layers), lean.kv_heads, lean.head_dim
-        self.keys = torch.zeros(layers, 0, kv, 0, hd, dtype=lean.model.dtype)
-        self.values = torch.zeros_like(self.keys)
+        # the cache's memory: room for more rows and slots than it holds, so rows join without copying it
+        self.store = (torch.zeros(layers, 0, kv, 0, hd, dtype=lean.model.dtype),) * 2
+        self.keys, self.values = self.store
         self.order: list[int] = []          # inside row -> caller's row
         self.starts: list[int] = []         # inside row -> its prompt's first slot
         self.adapter_of_row = torch.zeros(0, 1, dtype=torch.long)
         self.scale = torch.zeros(0, 1, dtype=lean.scales.dtype)
         self.filled = 0  # slots written so far: every row's next token goes into slot `filled`
+        self.lora: dict[str, _RowsLoRA] = {}
+        self.grouped = True  # whether the rows are in _inside_order (joining rows wait for the next step)
         self.logits = self.join(rows, adapters, max_new_tokens)
 
     def _callers(self, inside: torch.Tensor) -> torch.Tensor:
@@ -342,23 +380,29 @@ class LeanBatch:
                  for group, projection in self.lean.layers[0].items()}
         return {group: _RowsLoRA(span, mask) for group, mask in masks.items() if mask is not None}
 
-    def _make_room(self, shift: int, capacity: int, rows: int) -> None:
-        """Moves every row's slots `shift` to the right, makes the cache `capacity` slots long and adds
-        `rows` empty rows; copying keys and values changes none of them."""
-        old = self.keys.shape
-        if shift or capacity > old[3]:
-            keys = self.keys.new_zeros(old[0], old[1], old[2], capacity, old[4])
-            values = torch.zeros_like(keys)
-            keys[:, :, :, shift:shift + self.filled] = self.keys[:, :, :, :self.filled]
-            values[:, :, :, shift:shift + self.filled] = self.values[:, :, :, :self.filled]
-            self.keys, self.values = keys, values
+    def _make_room(self, shift: int, capacity: int, rows: int, spare: int = 0) -> None:
+        """Moves every row's slots `shift` to the right, makes the cache at least `capacity` slots long
+        and adds `rows` rows, with room for `spare` more; copying keys and values changes none of them.
+        Only a shift or a cache too small copies it (each visitor joining a crowd's batch copied the
+        whole cache, 0.17 s at 40 rows; reserve() makes room for all of one step's joiners at once). A
+        row's slots hold whatever was there until it writes them: a row reads only slots it has written."""
+        held, store = self.keys.shape[1], self.store[0].shape
+        wanted = held + max(rows, spare)
+        if shift or capacity > store[3] or wanted > store[1]:
+            new = [cache.new_empty(store[0], max(wanted, store[1]), store[2], max(capacity, store[3]), store[4])
+                   for cache in self.store]
+            for cache, old in zip(new, (self.keys, self.values)):
+                cache[:, :held, :, shift:shift + self.filled] = old[:, :, :, :self.filled]
+            self.store = tuple(new)
             self.starts = [s + shift for s in self.starts]
             self.filled += shift
+        self.keys, self.values = (cache[:, :held + rows] for cache in self.store)
+
+    def reserve(self, rows: list[list[int]], max_new_tokens: int) -> None:
+        """Makes room for prompts `rows` to join (join() then copies nothing), all with one copy."""
         if rows:
-            shape = list(self.keys.shape)
-            shape[1] = rows
-            self.keys = torch.cat([self.keys, self.keys.new_zeros(shape)], dim=1)
-            self.values = torch.cat([self.values, self.values.new_zeros(shape)], dim=1)
+            shift = max(0, max(len(r) for r in rows) - self.filled)
+            self._make_room(shift, max(self.keys.shape[3] + shift, self.filled + shift + max_new_tokens), 0, len(rows))
 
     def join(self, rows: list[list[int]], adapters: list[str | None], max_new_tokens: int) -> torch.Tensor:
         """Adds rows to the batch: the caller's next rows, after those it has. Their prompts are placed to
@@ -381,30 +425,32 @@ class LeanBatch:
             hidden = self._forward(torch.tensor([ids]), torch.arange(len(ids)).view(1, -1), slice(inside, inside + 1),
                                    slice(self.starts[inside], self.filled))
             logits.append(self._logits(hidden[:, -1]))
-        self._regroup()
+        self.grouped = False  # regrouped once, at the next step, however many join before it
         return torch.cat(logits)
 
-    def _regroup(self) -> None:
-        """Puts the inside rows in _inside_order (rows that start at one slot side by side)."""
-        inside = _inside_order(self.starts, (self.adapter_of_row.view(-1) > 0).tolist())
+    def _grouped_order(self, inside: list[int]) -> list[int]:
+        """The inside rows `inside`, put in _inside_order unless they are in it already."""
+        if self.grouped:
+            return inside
+        self.grouped = True
+        with_adapter = (self.adapter_of_row.view(-1) > 0).tolist()
+        ordered = _inside_order([self.starts[i] for i in inside], [with_adapter[i] for i in inside])
+        return [inside[j] for j in ordered]
+
+    def _reorder(self, inside: list[int]) -> None:
+        """Keeps the inside rows `inside` (old positions), in that order."""
         index = torch.tensor(inside)
         self._move_rows(inside)
         self.starts = [self.starts[i] for i in inside]
-        self.order = [self.order[i] for i in inside]
         self.adapter_of_row, self.scale = self.adapter_of_row[index], self.scale[index]
         self.lora = self._lora()
 
     def keep(self, rows: list[int]) -> None:
         """Keeps the caller's rows `rows` (indices into the rows still alive), in that order."""
         kept = set(rows)
-        inside = [i for i, caller in enumerate(self.order) if caller in kept]
-        callers = [self.order[i] for i in inside]
-        self.order = [rows.index(c) for c in callers]
-        index = torch.tensor(inside)
-        self._move_rows(inside)
-        self.starts = [self.starts[i] for i in inside]
-        self.adapter_of_row, self.scale = self.adapter_of_row[index], self.scale[index]
-        self.lora = self._lora()
+        inside = self._grouped_order([i for i, caller in enumerate(self.order) if caller in kept])
+        self.order = [rows.index(self.order[i]) for i in inside]
+        self._reorder(inside)
 
     def _move_rows(self, inside: list[int]) -> None:
         """Makes the cache's rows `inside` (old positions, in their new order) its first rows, in place.
@@ -423,6 +469,10 @@ class LeanBatch:
 
     def next(self, tokens: torch.Tensor) -> torch.Tensor:
         """The logits after each row's next token; tokens and logits in the caller's order."""
+        if not self.grouped:  # rows have joined: rows that start at one slot side by side
+            inside = self._grouped_order(list(range(len(self.order))))
+            self.order = [self.order[i] for i in inside]
+            self._reorder(inside)
         if self.filled >= self.keys.shape[3]:
             self._make_room(0, self.filled + 32, 0)
         positions = torch.tensor([self.filled - s for s in self.starts]).view(-1, 1)
@@ -460,9 +510,7 @@ class LeanBatch:
                 keys[:, :, slots] = k
                 values[:, :, slots] = v
                 q = q.reshape(rows, kv, heads // kv, hd)  # one token: a group's query heads become its query positions
-                attended = _on_one_thread(lambda: torch.cat([
-                    F.scaled_dot_product_attention(q[a:b], keys[a:b, :, first:slots.stop], values[a:b, :, first:slots.stop])
-                    for a, b, first in runs]))
+                attended = _on_one_thread(lambda threads: _attend(q, keys, values, runs, slots.stop, threads))
                 attended = attended.reshape(rows, heads, 1, hd)
             attended = attended.transpose(1, 2).reshape(rows, seq, heads * hd)
             x = x + fused["o"](attended, lora.get("o"))

@@ -342,11 +342,14 @@ class Engine:
             finished = []
             try:
                 with self._lock, torch.inference_mode():
-                    for request in joining:
+                    if self._batch is not None:
+                        self._reserve(joining)
+                    for k, request in enumerate(joining):
                         try:
                             if self._batch is None:
                                 self._batch = self.lean.start(request.rows, request.adapters, request.max_new_tokens)
                                 fresh = self._batch.logits
+                                self._reserve(joining[k + 1:])
                             else:
                                 fresh = self._batch.join(request.rows, request.adapters, request.max_new_tokens)
                         except Exception as err:  # noqa: BLE001  (that request's own fault: said to it alone)
@@ -367,6 +370,10 @@ class Engine:
             if finished:
                 with self._wake:
                     self._wake.notify_all()
+
+    def _reserve(self, joining: list) -> None:
+        """Room in the batch's cache for every row of `joining`, made at once: the cache copied once."""
+        self._batch.reserve([row for r in joining for row in r.rows], max((r.max_new_tokens for r in joining), default=0))
 
     def _step_all(self, finished: list) -> None:
         """One decoding step of the shared batch; the requests it finished go into `finished`."""

@@ -228,6 +228,14 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def cpu_has_amx() -> bool:
+    """Intel's AMX tiles: where torch's matmuls take other paths for wide batches (decoder._MOST_ROWS)."""
+    try:
+        return "amx_tile" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True  # unknown: the cautious answer costs speed, never an answer
+
+
 def cpu_name() -> str:
     """The CPU's model name (e.g. "AMD EPYC 9R14"), which figures measured on it should name."""
     import platform
