@@ -53,7 +53,8 @@ _LEAST_ROWS = {torch.bfloat16: 2}    # fewer rows: computed as this many
 _ROWS_MULTIPLE = {torch.float32: 4}  # computed as a multiple of this many
 # More batch rows: computed in blocks of this many, where the CPU has AMX. Elsewhere (the AMD EPYC) every
 # number of rows from 1 to 96 computes each row alike, for every projection's shape and the lm_head, in
-# both dtypes, and cutting a 40-row step read the weights twice: 82 ms of matmuls a step against 59 uncut.
+# both dtypes, and cutting a 40-row step reads the weights twice: its matmuls took 82 ms against 59 uncut
+# (a microbenchmark of the model's shapes).
 _MOST_ROWS = {torch.bfloat16: 32, torch.float32: 12} if cpu_has_amx() else {}
 
 
