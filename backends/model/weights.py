@@ -219,21 +219,24 @@ def _write_cache(model, tokenizer, source: ModelSource, cache_dir: Path) -> None
         shutil.rmtree(tmp, ignore_errors=True)  # a read-only cache only costs speed, never an answer
 
 
+def _cpu_flags() -> str | None:
+    """/proc/cpuinfo, where it can be read."""
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+
+
 def cpu_has_bf16() -> bool:
     """bfloat16 is fast only where the CPU computes it natively (AVX-512 BF16 or AMX)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
+    flags = _cpu_flags() or ""
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def cpu_has_amx() -> bool:
     """Intel's AMX tiles: where torch's matmuls take other paths for wide batches (decoder._MOST_ROWS)."""
-    try:
-        return "amx_tile" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return True  # unknown: the cautious answer costs speed, never an answer
+    flags = _cpu_flags()
+    return flags is None or "amx_tile" in flags  # unknown: the cautious answer costs speed, never an answer
 
 
 def cpu_name() -> str:
