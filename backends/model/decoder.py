@@ -471,9 +471,7 @@ class LeanBatch:
     def next(self, tokens: torch.Tensor) -> torch.Tensor:
         """The logits after each row's next token; tokens and logits in the caller's order."""
         if not self.grouped:  # rows have joined: rows that start at one slot side by side
-            inside = self._grouped_order(list(range(len(self.order))))
-            self.order = [self.order[i] for i in inside]
-            self._reorder(inside)
+            self.keep(list(range(len(self.order))))
         if self.filled >= self.keys.shape[3]:
             self._make_room(0, self.filled + 32, 0)
         positions = torch.tensor([self.filled - s for s in self.starts]).view(-1, 1)
