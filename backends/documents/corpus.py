@@ -64,6 +64,9 @@ class Corpus:
     @classmethod
     def from_folder(cls, folder: str | Path) -> "Corpus":
         folder = Path(folder)
+        if not folder.is_dir():
+            raise ValueError(f"The documents folder {folder} does not exist" if not folder.exists()
+                             else f"The documents folder {folder} is a file, not a folder")
         inside = folder.resolve()
         # only the folder's own files: a link out of it (to /etc/passwd, say) is never read
         files = sorted(f for f in folder.glob("*.md") if f.is_file() and not f.is_symlink() and f.resolve().parent == inside)

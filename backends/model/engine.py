@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from .adapters import HOW_TO_GET_ONE, AdapterInfo, AdapterProblem, check_adapter
-from .weights import ModelSource, Progress, full_precision_file, load_generator, quiet
+from .weights import ModelSource, Progress, brief, full_precision_file, load_generator, quiet
 from ..settings import Settings
 
 BASE = "__base__"  # PEFT's name for "no adapter" in adapter_names
@@ -217,8 +217,6 @@ class Engine:
              progress: Progress | None = None) -> "Engine":
         import torch
         progress = progress or quiet
-        if settings.decoding not in ("full", "4bit"):
-            raise ValueError(f"Setting decoding must be full or 4bit, got {settings.decoding!r}")
         if settings.threads:
             torch.set_num_threads(settings.threads)
         model, tokenizer, source = load_generator(settings, progress)
@@ -256,7 +254,11 @@ class Engine:
                 else:
                     self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=name)
             except Exception as err:  # a config PEFT cannot use: only the columns on this adapter say so
-                self.problems[name] = f"Adapter {name} could not be attached ({type(err).__name__}: {err}). {HOW_TO_GET_ONE}"
+                self.problems[name] = f"Adapter {name} could not be attached ({type(err).__name__}: {brief(err)}). {HOW_TO_GET_ONE}"
+                if isinstance(self.model, PeftModel) and name in self.model.peft_config and len(self.model.peft_config) > 1:
+                    self.model.delete_adapter(name)  # half attached (weights of another shape): not kept
+                self.adapters.pop(name, None)
+                self._lean = None
                 return
             self.model.eval()
         self.adapters[name] = info

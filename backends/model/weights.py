@@ -180,6 +180,8 @@ def _whole_safetensors(path: Path) -> bool:
     try:
         with path.open("rb") as f:
             length = int.from_bytes(f.read(8), "little")
+            if length > path.stat().st_size:  # a damaged header's length: never read (it can ask for exabytes)
+                return False
             header = json.loads(f.read(length))
         end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
         return path.stat().st_size == 8 + length + end
@@ -288,8 +290,11 @@ def load_generator(settings: Settings, progress: Progress | None = None):
             tokenizer = AutoTokenizer.from_pretrained(cached)
             model = AutoModelForCausalLM.from_pretrained(cached, dtype=dtype)
     else:
-        tokenizer = AutoTokenizer.from_pretrained(source.location)
-        model = AutoModelForCausalLM.from_pretrained(source.location, dtype=dtype)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source.location)
+            model = AutoModelForCausalLM.from_pretrained(source.location, dtype=dtype)
+        except OSError as err:  # a folder without a model in it, a hub id offline or unknown
+            raise WeightsUnavailable(f"The model {source.label} could not be loaded: {brief(err)}") from err
     tokenizer.padding_side = "left"  # batched generation appends after the prompt
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -313,4 +318,16 @@ def load_embedder(settings: Settings):
     if MeanPoolingEncoder.handles(folder):
         return MeanPoolingEncoder(folder), source
     from sentence_transformers import SentenceTransformer
-    return SentenceTransformer(source.location, device="cpu"), source
+    try:
+        return SentenceTransformer(source.location, device="cpu"), source
+    except OSError as err:
+        raise WeightsUnavailable(f"The embedder {source.label} could not be loaded: {brief(err)}") from err
+
+
+def brief(err: BaseException) -> str:
+    """An error's message short enough for one line: its first two lines and how many more there were
+    (PEFT's refusal of an adapter of another rank lists every tensor: 420 lines)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()] or [type(err).__name__]
+    shown = " ".join(lines[:2])
+    shown = shown if len(shown) <= 400 else shown[:400] + "…"
+    return shown + (f" (and {len(lines) - 2} more lines)" if len(lines) > 2 else "")

@@ -18,7 +18,7 @@ from typing import Callable
 
 from ..settings import Settings
 from .pairs import Voice, split_held_out
-from .recipe import Cancelled, TrainingConfig, planned_steps, train_adapter
+from .recipe import SHIPPED, Cancelled, TrainingConfig, planned_steps, train_adapter
 
 SECONDS_PER_STEP = 4.0  # measured here (2 cores, bf16 autocast, batch 8); replaced by this server's own runs
 
@@ -71,7 +71,6 @@ class Busy(ValueError):
     """Another training run holds the server."""
 
 
-SHIPPED = "larkspur-voice"
 MADE_IN_APP = "the app's Fine-tune page"
 
 

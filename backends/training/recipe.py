@@ -161,6 +161,21 @@ class Cancelled(Exception):
     """Training was stopped on request; nothing was written."""
 
 
+SHIPPED = "larkspur-voice"  # the adapter in the repository: retrained only from the shipped answers (make adapter)
+
+
+def check_out_dir(out_dir: Path, own_data: bool) -> None:
+    """Refuses, before anything loads, a folder a finished run would wrongly replace: the shipped
+    adapter when the data is a user's own, a file, or a folder of files that are not an adapter."""
+    if own_data and out_dir.resolve() == (ROOT / "adapters" / SHIPPED).resolve():
+        raise ValueError(f"{out_dir} is the shipped adapter; train your own data into another folder.")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir} is a file; give a folder for the adapter.")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "adapter_config.json").is_file():
+        raise ValueError(f"{out_dir} holds files that are not an adapter, and a finished run replaces the whole "
+                         f"folder; give a new or empty folder, or an adapter's.")
+
+
 def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = TrainingConfig(),
                   progress: Callable[[int, int, float], None] | None = None, data_dir: Path = DATA_DIR,
                   max_steps: int | None = None, pairs: list[dict] | None = None,
@@ -168,6 +183,7 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
     """Trains, saves PEFT's format plus a manifest into out_dir, and returns the manifest. pairs (question,
     answer) replace the shipped answers; cancelled() is asked after every step, and a True raises
     Cancelled before anything is written."""
+    check_out_dir(Path(out_dir), own_data=pairs is not None)
     import torch
     from peft import LoraConfig, get_peft_model
 
