@@ -245,6 +245,7 @@ class Engine:
             self.problems[name] = str(problem)
             return
         from peft import PeftModel
+        problem = None
         with self._lock:
             try:
                 if isinstance(self.model, PeftModel) and name in self.model.peft_config:
@@ -254,13 +255,13 @@ class Engine:
                 else:
                     self.model = PeftModel.from_pretrained(self.model, str(path), adapter_name=name)
             except Exception as err:  # a config PEFT cannot use: only the columns on this adapter say so
-                self.problems[name] = f"Adapter {name} could not be attached ({type(err).__name__}: {brief(err)}). {HOW_TO_GET_ONE}"
-                if isinstance(self.model, PeftModel) and name in self.model.peft_config and len(self.model.peft_config) > 1:
-                    self.model.delete_adapter(name)  # half attached (weights of another shape): not kept
-                self.adapters.pop(name, None)
-                self._lean = None
-                return
-            self.model.eval()
+                problem = f"Adapter {name} could not be attached ({type(err).__name__}: {brief(err)}). {HOW_TO_GET_ONE}"
+            else:
+                self.model.eval()
+        if problem:
+            self.problems[name] = problem
+            self.detach(name)  # half attached (weights of another shape): nothing of it kept
+            return
         self.adapters[name] = info
         self.problems.pop(name, None)
         self._lean = None  # rebuilt with the new adapter's weights on next use

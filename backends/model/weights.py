@@ -221,7 +221,7 @@ def _write_cache(model, tokenizer, source: ModelSource, cache_dir: Path) -> None
         shutil.rmtree(tmp, ignore_errors=True)  # a read-only cache only costs speed, never an answer
 
 
-def _cpu_flags() -> str | None:
+def _cpuinfo() -> str | None:
     """/proc/cpuinfo, where it can be read."""
     try:
         return Path("/proc/cpuinfo").read_text()
@@ -231,25 +231,22 @@ def _cpu_flags() -> str | None:
 
 def cpu_has_bf16() -> bool:
     """bfloat16 is fast only where the CPU computes it natively (AVX-512 BF16 or AMX)."""
-    flags = _cpu_flags() or ""
+    flags = _cpuinfo() or ""
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def cpu_has_amx() -> bool:
     """Intel's AMX tiles: where torch's matmuls take other paths for wide batches (decoder._MOST_ROWS)."""
-    flags = _cpu_flags()
+    flags = _cpuinfo()
     return flags is None or "amx_tile" in flags  # unknown: the cautious answer costs speed, never an answer
 
 
 def cpu_name() -> str:
     """The CPU's model name (e.g. "AMD EPYC 9R14"), which figures measured on it should name."""
     import platform
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    for line in (_cpuinfo() or "").splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
 
 
