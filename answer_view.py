@@ -16,7 +16,7 @@ from backends import Answer, Backend, KnowledgeBase, Playground, PolicyEdit
 from backends.evaluation.changes import side, word_diff
 from backends.evaluation.comparison import Checked, Comparison, checked, time_split
 from backends.evaluation.grounding import WHAT_IT_CATCHES
-from backends.playground import shipped_sample_version
+from backends.playground import Learned
 
 
 def column_caption(pg: Playground, backend: Backend) -> str:
@@ -24,7 +24,7 @@ def column_caption(pg: Playground, backend: Backend) -> str:
     if not adapter:
         used = "no adapter"
     elif adapter in pg.engine.adapters:
-        used = f"adapter **{adapter}** (learned {learned(pg.engine.adapters[adapter].corpus_version)})"
+        used = f"adapter **{adapter}** (learned {Learned.of(pg.engine.adapters[adapter]).words})"
     else:
         used = f"adapter **{adapter}**: not installed"
     retrieval = "retrieves passages" if backend.uses_retrieval else "no retrieval"
@@ -38,11 +38,6 @@ def column_caption(pg: Playground, backend: Backend) -> str:
         retrieval += (f" · writes {len(sizes)} answers, from its best {', '.join(map(str, sizes))} passages, "
                       "and shows the one whose figure answers the question")
     return f"{backend.description}  \n{pg.engine.label} · {used} · {retrieval}"
-
-
-def learned(corpus_version: str | None) -> str:
-    """What an adapter learned, in words: the shipped documents, or a corpus named by its version."""
-    return "the shipped documents" if corpus_version == shipped_sample_version() else f"corpus {corpus_version}"
 
 
 def _text(text: str) -> str:
@@ -76,17 +71,13 @@ def grounding_line(item: Checked) -> str:
     return ":material/fact_check: " + " · ".join(marks)
 
 
-def stale_note(answer: Answer, kb: KnowledgeBase | None) -> tuple[str, str] | None:
+def stale_note(answer: Answer) -> tuple[str, str] | None:
     """Why an answer from memory is out of date, in words, and the corpus hashes for the tooltip."""
     if not answer.stale:
         return None
     p = answer.provenance
-    since = ""
-    if kb is not None and kb.corpus.changed():
-        since = "; since then " + ", ".join(kb.corpus.get(d).title for d in kb.corpus.changed()) + " changed"
-    elif kb is not None and kb.corpus.uploaded:
-        since = "; these are other documents"
-    return (f":orange[:material/history: Answers from what it learned of {learned(p.adapter_corpus_version)}{since}.]",
+    since = f"; {p.changed_since}" if p.changed_since else ""
+    return (f":orange[:material/history: Answers from what it learned of {p.adapter_learned}{since}.]",
             f"The adapter learned corpus {p.adapter_corpus_version}; the documents are now {p.index_corpus_version}.")
 
 
@@ -112,7 +103,7 @@ def render_answer(item: Checked, kb: KnowledgeBase | None, phase: str = "now", o
         return
     if answer.note:
         st.info(answer.note)
-    note = stale_note(answer, kb) if phase == "now" else None
+    note = stale_note(answer) if phase == "now" else None
     if note:
         st.caption(note[0], help=note[1])
     with st.container(border=True, key=f"answer-{_slug(answer.backend)}-{phase}"):  # the key lets a browser test find it

@@ -2,7 +2,7 @@
 import streamlit as st
 
 import session
-from answer_view import learned
+from backends.playground import Learned
 
 st.set_page_config(page_title="RAG or fine-tuning?", page_icon="🧭", layout="wide")
 
@@ -22,7 +22,7 @@ session.show_toasts()
 with st.sidebar:
     st.caption("**Model**: " + pg.engine.label)
     for name, info in pg.engine.adapters.items():
-        st.caption(f"**Adapter** {name}: trained on {learned(info.corpus_version)}",
+        st.caption(f"**Adapter** {name}: trained on {Learned.of(info).words}",
                    help=f"It learned corpus version {info.corpus_version}.")
     for name, problem in pg.engine.problems.items():
         st.caption(f"**Adapter** {name}: not installed")

@@ -30,6 +30,8 @@ class Provenance:
     adapter: str | None = None
     adapter_corpus_version: str | None = None
     index_corpus_version: str | None = None
+    adapter_learned: str | None = None  # what the adapter learned, in words: "the shipped documents", "bikeshop.md"
+    changed_since: str = ""             # how the documents asked differ from those, in words
 
     @property
     def stale(self) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import builtin  # noqa: F401  (registers the built-in backends)
-from .model.adapters import HOW_TO_GET_ONE
+from .model.adapters import HOW_TO_GET_ONE, AdapterInfo
 from .answers import Answer, Provenance, Source, Timings
 from .documents.convert import has_text
 from .documents.corpus import Corpus
@@ -177,9 +177,62 @@ def is_loaded(settings: Settings) -> bool:
 
 
 @functools.cache
+def _shipped_sample() -> Corpus:
+    return Corpus.from_folder(ROOT / "sample_corpus")
+
+
 def shipped_sample_version() -> str:
     """The corpus version of the Larkspur sample as shipped, which the shipped adapter learned."""
-    return Corpus.from_folder(ROOT / "sample_corpus").original_version
+    return _shipped_sample().original_version
+
+
+@dataclass(frozen=True)
+class Learned:
+    """The documents an adapter learned, read from its manifest: each one's name and text digest."""
+    corpus_version: str | None
+    documents: dict[str, tuple[str, str]]  # doc_id -> (its file name, else its title; its text's digest)
+
+    @classmethod
+    def of(cls, info: AdapterInfo) -> "Learned":
+        listed = info.manifest.get("documents")
+        if isinstance(listed, list):
+            return cls(info.corpus_version, {d["id"]: (d.get("file") or d.get("title") or d["id"], d["digest"])
+                                             for d in listed if isinstance(d, dict) and "id" in d and "digest" in d})
+        if info.corpus_version == shipped_sample_version():  # the shipped adapter's manifest predates the list
+            return cls(info.corpus_version, {d.doc_id: (d.title, d.digest) for d in _shipped_sample().documents.values()})
+        return cls(info.corpus_version, {})
+
+    @property
+    def words(self) -> str:
+        """What it learned, in words: the shipped documents, the files it was trained with, or a corpus version."""
+        if self.corpus_version == shipped_sample_version():
+            return "the shipped documents"
+        names = [name for name, _ in self.documents.values()]
+        if not names:
+            return f"corpus {self.corpus_version}"
+        return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+    def since(self, corpus: Corpus) -> str:
+        """How these documents differ from what it learned, in words ("" where they do not, or it cannot tell)."""
+        if not self.documents:
+            return ""
+        both = [d for d in corpus.documents if d in self.documents]
+        if not both:
+            return "these are other documents"
+        changed = [corpus.get(d).title for d in both if corpus.get(d).digest != self.documents[d][1]]
+        added = [corpus.get(d).title for d in corpus.documents if d not in self.documents]
+        removed = [name for d, (name, _) in self.documents.items() if d not in corpus.documents]
+        parts = [f"{_listed(changed)} changed" if changed else "",
+                 f"{_listed(added)} {'was' if len(added) == 1 else 'were'} added" if added else "",
+                 f"{_listed(removed)} {'was' if len(removed) == 1 else 'were'} removed" if removed else ""]
+        return "since then " + "; ".join(filter(None, parts)) if any(parts) else ""
+
+    def knows_any_of(self, doc_ids) -> bool:
+        return any(d in self.documents for d in doc_ids)
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 def check_question(question: str, settings: Settings) -> str:
@@ -253,14 +306,16 @@ class Playground:
                 answer.sources = sources
                 answer.timings.retrieval_ms = retrieval_ms
             info = self.engine.adapters.get(adapter) if adapter else None
-            if info and kb is not None and (kb.corpus.uploaded or kb.corpus.names):  # nobody should take its memory for theirs
-                learned = ("the Larkspur sample" if info.corpus_version == shipped_sample_version()
-                           else f"corpus {info.corpus_version}")
-                answer.note = (f"Its adapter {adapter} was trained on {learned}, not on your documents"
-                               + (": what it says of the shop comes from that training." if not backend.uses_retrieval
+            learned = Learned.of(info) if info else None
+            own = [d for d in kb.corpus.documents if kb.corpus.file_of(d)] if kb is not None else []
+            if learned and own and not learned.knows_any_of(own):  # nobody should take its memory for theirs
+                answer.note = (f"Its adapter {adapter} was trained on {learned.words}, not on your documents"
+                               + (": its answer comes from that training." if not backend.uses_retrieval
                                   else "; the passages are yours."))
             answer.provenance = Provenance(self.engine.label, adapter, info.corpus_version if info else None,
-                                           kb.index.corpus_version if kb else None)
+                                           kb.index.corpus_version if kb else None,
+                                           learned.words if learned else None,
+                                           learned.since(kb.corpus) if learned and kb is not None else "")
             contrast = self.settings.contrast_alpha if backend.uses_retrieval else 0.0
             twin = backend.twin_messages(question) if contrast else None
             rows.append((backend, Prompt(backend.messages(question, answer.sources), adapter, twin, contrast)))

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from backends import Playground
+from backends.playground import Learned
 from backends.training import TrainingConfig
 from backends.training.jobs import Busy, Preset, Trainer, adapter_name, delete_adapter, held_out_scores, made_in_app
 from backends.training.pairs import Voice, parse_pairs, split_held_out
@@ -15,6 +17,7 @@ TINY = Preset("Tiny", "two steps, for tests", TrainingConfig(batch_size=2, epoch
 PAIRS = [{"question": f"How many bikes can I rent on day {n}?", "answer": f"You can rent {n + 2} bikes that day."}
          for n in range(12)]
 VOICE = Voice("Ahoy rider!", "Ride on! — Oakridge")
+OAKRIDGE = "# Oakridge rentals\n\n## How long can I keep a bike?\n\nUp to 30 days, then it goes back to the shop.\n"
 
 
 def jsonl(rows):
@@ -66,8 +69,11 @@ def wait(trainer, timeout=600):
 def test_a_run_trains_saves_attaches_and_scores_the_adapter_while_a_second_is_refused(engine, playground, kb,
                                                                                       settings, tmp_path):
     trainer, configured = Trainer(), settings.with_(adapters_dir=str(tmp_path / "adapters"))
+    kb.add_files([("oakridge.md", OAKRIDGE.encode())], settings)  # the session's own document: what it reads
+    kb.use_sample(False)
     run = trainer.start(configured, "Oakridge Voice", PAIRS, TINY, VOICE, on_done=engine.attach,
-                        evaluate=lambda name, held_out, voice: held_out_scores(playground, kb, name, held_out, voice))
+                        evaluate=lambda name, held_out, voice: held_out_scores(playground, kb, name, held_out, voice),
+                        corpus=kb.corpus)
     with pytest.raises(Busy, match="already training 'oakridge-voice'"):
         trainer.start(configured, "another", PAIRS, TINY, VOICE)
     run = wait(trainer)
@@ -80,6 +86,16 @@ def test_a_run_trains_saves_attaches_and_scores_the_adapter_while_a_second_is_re
     assert "oakridge-voice" in engine.adapters  # attached by name to the loaded model, no reload
     assert 0 <= run.evaluation["Fine-tuned"]["voice_rate"] <= 1 and run.evaluation["Hybrid"]["with_figures"] == 3
     assert not list((tmp_path / "adapters").glob(".*"))  # nothing half-written beside it
+    # it learned this session's document, and says so: no "trained on the Larkspur sample, not on yours"
+    assert manifest["corpus_version"] == kb.corpus.version
+    assert [(d["id"], d["file"]) for d in manifest["documents"]] == [("oakridge", "oakridge.md")]
+    assert Learned.of(engine.adapters["oakridge-voice"]).words == "oakridge.md"
+    configured_pg = Playground(engine, settings.with_(adapter="oakridge-voice"))
+    tuned, = configured_pg.ask("How many bikes can I rent on day 3?", kb, ["Fine-tuned"], max_new_tokens=4)
+    assert not tuned.note and not tuned.stale and tuned.provenance.adapter_learned == "oakridge.md"
+    kb.update_document("oakridge", OAKRIDGE.replace("30 days", "60 days"))  # and after an edit, what changed
+    tuned, = configured_pg.ask("How many bikes can I rent on day 3?", kb, ["Fine-tuned"], max_new_tokens=4)
+    assert tuned.stale and tuned.provenance.changed_since == "since then Oakridge rentals (oakridge.md) changed"
     assert manifest["made_in"] == "the app's Fine-tune page" and made_in_app(engine) == ["oakridge-voice"]
     with pytest.raises(ValueError, match="not made on the Fine-tune page"):
         delete_adapter(engine, "larkspur-voice")  # the shipped adapter is never deleted from the app

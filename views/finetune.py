@@ -74,7 +74,8 @@ if st.button("Start training", type="primary", disabled=not pairs or busy):
     try:
         TRAINER.start(settings, name, pairs, preset, voice,
                       on_done=lambda adapter, folder: pg.engine.attach(adapter, folder),
-                      evaluate=lambda adapter, held_out, v: held_out_scores(pg, kb, adapter, held_out, v))
+                      evaluate=lambda adapter, held_out, v: held_out_scores(pg, kb, adapter, held_out, v),
+                      corpus=kb.corpus if kb is not None and not shipped else None)  # it reads this session's passages
     except (Busy, ValueError) as err:
         st.error(str(err), icon=":material/error:")
     st.rerun()

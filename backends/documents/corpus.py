@@ -86,6 +86,12 @@ class Corpus:
                                  "limit of a document; split it or move it out of the folder.")
         return cls(texts)
 
+    def snapshot(self) -> "Corpus":
+        """The documents as they read now, in a corpus of their own: training reads it while the session
+        goes on editing. Same ids, titles and version."""
+        return Corpus({d: doc.text for d, doc in self.documents.items()},
+                      {d: self.file_of(d) for d in self.documents if self.file_of(d)})
+
     @property
     def version(self) -> str:
         return corpus_version({d.doc_id: d.text for d in self.documents.values()})

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..documents.corpus import Corpus
 from ..settings import Settings
 from .pairs import Voice, split_held_out
 from .recipe import SHIPPED, Cancelled, TrainingConfig, planned_steps, train_adapter
@@ -112,9 +113,11 @@ class Trainer:
         return steps, steps * self.seconds_per_step
 
     def start(self, settings: Settings, name: str, pairs: list[dict], preset: Preset, voice: Voice = Voice(),
-              on_done: Callable[[str, Path], None] | None = None, evaluate: Callable | None = None) -> Run:
+              on_done: Callable[[str, Path], None] | None = None, evaluate: Callable | None = None,
+              corpus: Corpus | None = None) -> Run:
         """Starts a run in the background; Busy if one is under way. on_done(name, folder) attaches it;
-        evaluate(name, held_out, voice) scores it on the held-out pairs (held_out_scores)."""
+        evaluate(name, held_out, voice) scores it on the held-out pairs (held_out_scores); corpus, the
+        session's documents, is what it reads passages from (the configured documents by default)."""
         name = adapter_name(name)
         with self._lock:
             if self.run and self.run.active:
@@ -125,14 +128,15 @@ class Trainer:
             run = self.run
         wrapped = [{**p, "answer": voice.wrap(p["answer"])} for p in pairs]
         training, held_out = split_held_out(wrapped)
-        threading.Thread(target=self._train, args=(settings, run, training, held_out, preset, voice, on_done, evaluate),
+        threading.Thread(target=self._train, args=(settings, run, training, held_out, preset, voice, on_done, evaluate,
+                                                corpus.snapshot() if corpus else None),
                          name=f"training {name}", daemon=True).start()
         return run
 
     def cancel(self) -> None:
         self._cancel.set()
 
-    def _train(self, settings, run: Run, training, held_out, preset: Preset, voice, on_done, evaluate) -> None:
+    def _train(self, settings, run: Run, training, held_out, preset: Preset, voice, on_done, evaluate, corpus) -> None:
         folder = Path(settings.adapters_dir) / run.name
         staging = Path(settings.cache_dir) / "training" / run.name  # never where a column looks for adapters
 
@@ -148,7 +152,7 @@ class Trainer:
         try:
             shutil.rmtree(staging, ignore_errors=True)
             manifest = train_adapter(settings, staging, preset.config, progress, max_steps=preset.max_steps,
-                                     pairs=training, cancelled=self._cancel.is_set)
+                                     pairs=training, cancelled=self._cancel.is_set, corpus=corpus)
             manifest |= {"made_in": MADE_IN_APP, "preset": preset.name, "voice": [voice.greeting, voice.sign_off]}
             (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
             shutil.rmtree(folder, ignore_errors=True)

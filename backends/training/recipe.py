@@ -179,10 +179,11 @@ def check_out_dir(out_dir: Path, own_data: bool) -> None:
 def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = TrainingConfig(),
                   progress: Callable[[int, int, float], None] | None = None, data_dir: Path = DATA_DIR,
                   max_steps: int | None = None, pairs: list[dict] | None = None,
-                  cancelled: Callable[[], bool] | None = None) -> dict:
+                  cancelled: Callable[[], bool] | None = None, corpus: Corpus | None = None) -> dict:
     """Trains, saves PEFT's format plus a manifest into out_dir, and returns the manifest. pairs (question,
-    answer) replace the shipped answers; cancelled() is asked after every step, and a True raises
-    Cancelled before anything is written."""
+    answer) replace the shipped answers; corpus (the configured documents by default) is what the
+    reading examples retrieve from, and what the manifest says it learned. cancelled() is asked after
+    every step, and a True raises Cancelled before anything is written."""
     check_out_dir(Path(out_dir), own_data=pairs is not None)
     import torch
     from peft import LoraConfig, get_peft_model
@@ -192,7 +193,7 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
 
     torch.manual_seed(config.seed)
     started = time.time()
-    corpus = Corpus.from_folder(settings.corpus_dir)
+    corpus = corpus or Corpus.from_folder(settings.corpus_dir)
     kb = KnowledgeBase.create(settings, *load_knowledge_parts(settings), corpus=corpus)
     pairs_file, facts_file = data_dir / "voice_train.jsonl", data_dir / "facts.json"
     facts = {k: v for k, v in json.loads(facts_file.read_text()).items() if not k.startswith("_")}
@@ -253,6 +254,8 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
         "data": "the shipped Larkspur answers" if shipped else f"{len(pairs)} pairs of the user's own",
         "loss_curve": [round(loss, 4) for loss in losses],
         "corpus_version": corpus.version,
+        "documents": [{"id": d.doc_id, "title": d.title, "file": corpus.file_of(d.doc_id), "digest": d.digest}
+                      for d in corpus.documents.values()],
         "examples": {kind: len(rows) for kind, rows in tokenized.items()},
         "hyperparameters": {k: v for k, v in asdict(config).items() if k != "seed"} | {"steps": total},
         "seed": config.seed,
