@@ -13,6 +13,8 @@ import pandas as pd
 import streamlit as st
 
 from backends import Answer, Backend, KnowledgeBase, Playground, PolicyEdit
+from backends.documents.corpus import corpus_version
+from backends.documents.edits import check_edit
 from backends.evaluation.changes import side, word_diff
 from backends.evaluation.comparison import Checked, Comparison, checked, time_split
 from backends.evaluation.grounding import WHAT_IT_CATCHES
@@ -260,18 +262,46 @@ def ask(pg: Playground, kb: KnowledgeBase | None, question: str, bodies: dict) -
     return Comparison.of(question, checked(answers, documents_of(kb)), kb.corpus.version if kb else None)
 
 
+@dataclass(frozen=True)
+class EditUnderWay:
+    """An edit between going into the documents and its answers after: kept in the session, so a run cut
+    short there (a second click, another page) picks up from the answers before instead of losing them."""
+    question: str
+    edit: PolicyEdit
+    before: list[Checked]
+    corpus_version: str  # the documents with the edit in
+
+
+def interrupted_edit(kb: KnowledgeBase | None) -> EditUnderWay | None:
+    """The edit whose run was cut short after it went in, while the documents still read as it left them."""
+    under_way = st.session_state.get("edit_under_way")
+    if under_way is None or kb is None or under_way.corpus_version != kb.corpus.version:
+        return None
+    return under_way
+
+
 def ask_across_edit(pg: Playground, kb: KnowledgeBase, question: str, edit: PolicyEdit, bodies: dict,
                     previous: Comparison | None, on_sync=None) -> Comparison:
     """The question before the edit (unless `previous` answered it on these documents), the edit, and
-    the question again: one comparison, with the verdicts."""
-    if previous is not None and previous.question == question and previous.corpus_version == kb.corpus.version:
-        before = previous.answers
+    the question again: one comparison, with the verdicts. An edit whose run was cut short after it
+    went in (interrupted_edit) goes on from its answers before."""
+    under_way = interrupted_edit(kb)
+    if under_way is not None and (under_way.question, under_way.edit) == (question, edit):
+        before = under_way.before
     else:
-        before = checked(stream(pg, kb, question, bodies, "Before the edit", phase=0), documents_of(kb))
-    report = kb.apply_edit(edit)
-    if on_sync:
-        on_sync(report)
+        if previous is not None and previous.question == question and previous.corpus_version == kb.corpus.version:
+            before = previous.answers
+        else:
+            before = checked(stream(pg, kb, question, bodies, "Before the edit", phase=0), documents_of(kb))
+        check_edit(kb.corpus, edit)
+        texts = {d: doc.text for d, doc in kb.corpus.documents.items()}
+        texts[edit.doc_id] = texts[edit.doc_id].replace(edit.old, edit.new)
+        st.session_state.edit_under_way = EditUnderWay(question, edit, before, corpus_version(texts))  # before it goes in
+        report = kb.apply_edit(edit)
+        if on_sync:
+            on_sync(report)
     after = checked(stream(pg, kb, question, bodies, f"After: {edit.title}", before), documents_of(kb))
+    st.session_state.pop("edit_under_way", None)
     return Comparison.of(question, after, kb.corpus.version, edit, before)
 
 

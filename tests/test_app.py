@@ -53,6 +53,26 @@ def test_edit_the_policy_shows_before_and_after(app):
     assert "Before the edit" not in column_texts(app)
 
 
+def test_an_edit_whose_run_was_cut_short_after_it_went_in_is_answered_on_return(app):
+    """A second click on Edit, or another page chosen, while the answers after the edit stream: the edit is
+    in, and the answers before are kept; back on the page, the answers after it are given."""
+    from answer_view import EditUnderWay
+    from backends import get_edit
+    app.button[0].click().run()  # Ask: the answers before
+    kb, edit, before = app.session_state.kb, get_edit("refund-window"), app.session_state.result.answers
+    kb.apply_edit(edit)  # as ask_across_edit leaves it when the run stops during the answers after
+    app.session_state.edit_under_way = EditUnderWay(app.session_state.result.question, edit, before, kb.corpus.version)
+    app.run()
+    assert not app.exception and not app.error
+    assert any("went in while its answers were cut short" in t.value for t in app.toast)
+    text = column_texts(app)
+    assert "**Before the edit**" in text and "**After: Refund window: 30 → 14 days**" in text
+    app.run()  # answered once, not again on every run
+    assert not any("cut short" in t.value for t in app.toast)
+    next(b for b in app.button if b.label == "Edit the policy").click().run()
+    assert "already applied" in app.error[0].value and "**Before the edit**" in column_texts(app)
+
+
 @pytest.mark.parametrize("question, message", [("   ", "Type a question"), ("x" * 20_000, "20,000 characters")])
 def test_a_bad_question_gets_a_message_and_keeps_the_text(app, question, message):
     app.text_area[0].input(question).run()

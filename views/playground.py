@@ -76,6 +76,15 @@ bodies = view.grid(pg, backends)
 below = st.empty()  # the time chart and the downloads; cleared while new answers stream
 
 try:
+    under_way = view.interrupted_edit(kb)  # an edit that went in while its run was cut short
+    resume = under_way is not None and not (ask or edit or reset)
+    if resume:  # back on this page: its answers after are still due
+        said = f"“{under_way.edit.title}” went in while its answers were cut short; answering again after it."
+        notice.info(said, icon=":material/replay:")
+        st.session_state.setdefault("toasts", []).append(said)  # still said once the answers are in
+        question, edit = under_way.question, True
+    elif ask or reset:
+        st.session_state.pop("edit_under_way", None)
     if reset and kb is not None:
         session.show_sync(kb.reset(), later=True)
         st.session_state.pop("result", None)
@@ -84,9 +93,12 @@ try:
         question = check_question(question, pg.settings)
         below.empty()
         if edit:
-            chosen = (custom_edit(kb.corpus, own_doc, own_find, own_put) if edit_name == OWN_EDIT
+            chosen = (under_way.edit if resume
+                      else custom_edit(kb.corpus, own_doc, own_find, own_put) if edit_name == OWN_EDIT
                       else get_edit(edit_name))
-            check_edit(kb.corpus, chosen)  # before any answering: an edit already in says so at once
+            if under_way is None or (under_way.question, under_way.edit) != (question, chosen):
+                st.session_state.pop("edit_under_way", None)  # another edit or question: that one is given up
+                check_edit(kb.corpus, chosen)  # before any answering: an edit already in says so at once
             result = view.ask_across_edit(pg, kb, question, chosen, bodies, st.session_state.get("result"),
                                           on_sync=lambda report: session.show_sync(report, later=True))
         else:
