@@ -21,6 +21,7 @@ Markdown were measured the same way, then on the held-out set: see the README, "
 from __future__ import annotations
 
 from .answers import Source
+from .documents.corpus import without_file
 from .registry import Backend, register
 
 GROUNDED = ("You answer customer questions for Larkspur Outfitters using the documents provided. "
@@ -34,7 +35,7 @@ def grounded_question(question: str, passages: str) -> str:
 def grounded_passages(sources: list[Source]) -> str:
     """What the grounded prompt quotes: the key sentences where retrieval chose them, else whole passages."""
     quoted = any(s.highlights for s in sources)
-    lines = [f"{s.title}: {text}" for s in reversed(sources)  # best passage last, nearest the question
+    lines = [f"{without_file(s.title)}: {text}" for s in reversed(sources)  # best passage last, nearest the question
              for text in (s.highlights if quoted else (s.text,))]
     return "\n".join(lines) if quoted else "\n\n".join(lines)
 

@@ -1,6 +1,7 @@
 """A user's own files: converted by real libraries, indexed into the session, every bad file explained."""
 import pytest
 
+from backends import get_backend
 from backends.documents.convert import ConversionError, convert, doc_id_for
 from tests import documents_for_tests as make
 
@@ -82,7 +83,12 @@ def test_the_session_can_answer_from_its_own_documents_only_and_remove_one(kb, s
     kb.add_files([("warranty.pdf", make.pdf([make.POLICY, "Frames carry a 7-year warranty."]))], settings)
     kb.use_sample(False)
     assert list(kb.corpus.documents) == ["warranty-pdf"]
-    assert {s.doc_id for s in kb.index.retrieve("How long do I have to return something?", 3)[0]} == {"warranty-pdf"}
+    sources = kb.index.retrieve("How long do I have to return something?", 3)[0]
+    assert {s.doc_id for s in sources} == {"warranty-pdf"}
+    # the sources cite the file; the prompt labels passages with the heading alone, which the model may copy
+    prompt = get_backend("RAG").messages("How long is the warranty?", sources)[-1]["content"]
+    assert sources[0].title == "Oakridge Bikes warranty (warranty.pdf)"
+    assert "Oakridge Bikes warranty: " in prompt and "warranty.pdf" not in prompt
     with pytest.raises(ValueError, match="only document left"):
         kb.remove_document("warranty-pdf")
     kb.use_sample(True)

@@ -8,6 +8,7 @@ hash of every document's text, the same for the same texts wherever they came fr
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -42,6 +43,13 @@ def _own_title(text: str, name: str) -> str:
     """An uploaded document's title names its file, so every source cited from it does."""
     heading = _title(text, "")
     return f"{heading} ({name})" if heading else name
+
+
+def without_file(title: str) -> str:
+    """An uploaded document's title as its heading alone ("Bike hire (bikeshop.md)" → "Bike hire"): what
+    a grounded prompt labels its passages with, short enough that the model does not copy file names."""
+    heading = re.sub(r" \([^()]+\.[A-Za-z0-9]{1,5}\)$", "", title)
+    return heading or title
 
 
 def corpus_version(texts: dict[str, str]) -> str:
