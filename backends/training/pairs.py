@@ -14,6 +14,7 @@ from ..user_files import csv_rows, json_lines, text_of
 
 MIN_PAIRS, MAX_PAIRS = 8, 5000
 MAX_ANSWER_CHARS = 1000  # an answer the model can learn whole in one example
+MAX_PROBLEMS_SHOWN = 5  # rows named at once in a message; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -39,29 +40,46 @@ def parse_pairs(name: str, data: bytes) -> list[dict]:
 
 
 def check_pairs(name: str, rows: list[tuple[str, dict]]) -> list[dict]:
-    """Each (where, row) as a pair {"question", "answer"}, or a ValueError naming where and what is wrong."""
-    pairs, seen = [], {}
+    """Each (where, row) as a pair {"question", "answer"}, or a ValueError naming every row that is wrong
+    (the first few, with how many more), so a table or a file is fixed in one go."""
+    pairs, seen, problems = [], {}, []
     for where, row in rows:
-        if "messages" in row:
-            row = _from_messages(where, row["messages"])
-        question, answer = row.get("question"), row.get("answer")
-        for field, value in (("question", question), ("answer", answer)):
-            if not isinstance(value, str) or not value.strip():
-                raise ValueError(f"{where}: {field} must be a non-empty string")
-        key = " ".join(question.lower().split())
-        if key in seen:
-            raise ValueError(f"{where}: the same question as {seen[key]}; keep one of them")
-        seen[key] = where
-        if len(answer.strip()) > MAX_ANSWER_CHARS:
-            raise ValueError(f"{where}: the answer is {len(answer.strip()):,} characters; training keeps answers under "
-                             f"{MAX_ANSWER_CHARS:,} (about 250 tokens), so shorten it")
-        pairs.append({"question": question.strip(), "answer": answer.strip()})
+        try:
+            pair = _checked_pair(where, row, seen)
+        except ValueError as err:
+            problems.append(str(err))
+            continue
+        seen[" ".join(pair["question"].lower().split())] = where
+        pairs.append(pair)
+    if problems:
+        shown = problems[:MAX_PROBLEMS_SHOWN]
+        more = f"; and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
+        raise ValueError((f"{len(problems)} pairs need fixing: " if len(problems) > 1 else "")
+                         + "; ".join(shown) + more + ".")
     if len(pairs) < MIN_PAIRS:
         raise ValueError(f"{name} holds {len(pairs)} usable pairs; fine-tuning needs at least {MIN_PAIRS} "
                          "(and a few more to evaluate on).")
     if len(pairs) > MAX_PAIRS:
         raise ValueError(f"{name} holds {len(pairs):,} pairs, over the {MAX_PAIRS:,} a training run here takes.")
     return pairs
+
+
+
+def _checked_pair(where: str, row: dict, seen: dict[str, str]) -> dict:
+    if "messages" in row:
+        row = _from_messages(where, row["messages"])
+    question, answer = row.get("question"), row.get("answer")
+    for field, value in (("question", question), ("answer", answer)):
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{where}: {field} must be a non-empty string")
+    key = " ".join(question.lower().split())
+    if key in seen:
+        short = question.strip() if len(question.strip()) <= 60 else question.strip()[:57] + "…"
+        raise ValueError(f"{where}: the same question as {seen[key]} (“{short}”); keep one of them")
+    if len(answer.strip()) > MAX_ANSWER_CHARS:
+        raise ValueError(f"{where}: the answer is {len(answer.strip()):,} characters; training keeps answers under "
+                         f"{MAX_ANSWER_CHARS:,} (about 250 tokens), so shorten it")
+    return {"question": question.strip(), "answer": answer.strip()}
 
 
 def _from_messages(where: str, messages) -> dict:
@@ -85,14 +103,15 @@ def split_held_out(pairs: list[dict], seed: int = 0, share: float = 0.1, least: 
 
 def draft_pairs(documents) -> list[dict]:
     """Pairs drafted from documents written as questions and answers: each heading that asks a question
-    (ends with "?"), with the first paragraph of its section as the answer. A draft to review and fix
-    before training, never trained on unseen."""
-    drafted = []
+    (ends with "?"), with the first paragraph of its section as the answer; a question two documents ask
+    is drafted from the first. A draft to review and fix before training, never trained on unseen."""
+    drafted, asked = [], set()
     for doc in documents:
         heading, paragraphs = None, []
         for block in [b.strip() for b in doc.text.split("\n\n")] + ["# end"]:
             if block.startswith("#"):
-                if heading and paragraphs:
+                if heading and paragraphs and " ".join(heading.lower().split()) not in asked:  # a question once
+                    asked.add(" ".join(heading.lower().split()))
                     answer = paragraphs[0]
                     for more in paragraphs[1:]:  # "We have two stores:" goes on into its list
                         if not answer.endswith(":"):
