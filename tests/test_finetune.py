@@ -10,7 +10,8 @@ from backends import Playground
 from backends.playground import Learned
 from backends.training import TrainingConfig
 from backends.training.jobs import Busy, Preset, Trainer, adapter_name, delete_adapter, held_out_scores, made_in_app
-from backends.training.pairs import Voice, parse_pairs, split_held_out
+from backends.documents.corpus import Document
+from backends.training.pairs import Voice, draft_pairs, parse_pairs, split_held_out
 from tests.conftest import ROOT
 
 TINY = Preset("Tiny", "two steps, for tests", TrainingConfig(batch_size=2, epochs=1, memory_passes=1, reading_passes=1), 2)
@@ -48,6 +49,20 @@ def test_pairs_come_from_json_lines_chat_messages_or_csv():
 def test_a_bad_training_file_names_the_line_and_the_fault(name, data, message):
     with pytest.raises(ValueError, match=message):
         parse_pairs(name, data)
+
+
+def test_every_bad_row_is_named_at_once_with_the_question_it_repeats():
+    rows = PAIRS + [{"question": p["question"], "answer": "Again."} for p in PAIRS[:7]] + [{"question": "Hi?", "answer": " "}]
+    with pytest.raises(ValueError) as caught:
+        parse_pairs("p.jsonl", jsonl(rows))
+    message = str(caught.value)
+    assert message.startswith("8 pairs need fixing: p.jsonl line 13: the same question as p.jsonl line 1 "
+                              "(“How many bikes can I rent on day 0?”)") and message.endswith("; and 3 more.")
+    documents = [Document("a", "A", "# A\n\n## Can I cancel?\n\nYes, up to a day before."),
+                 Document("b", "B", "# B\n\n## Can I  cancel?\n\nNo.\n\n## Who pays?\n\nYou do.")]
+    assert draft_pairs(documents) == [  # a question two documents ask is drafted once, from the first
+        {"question": "Can I cancel?", "answer": "Yes, up to a day before.", "document": "A"},
+        {"question": "Who pays?", "answer": "You do.", "document": "B"}]
 
 
 def test_a_voice_wraps_answers_and_a_slice_is_held_out():
@@ -168,7 +183,15 @@ def test_pairs_drafted_from_documents_are_shown_for_review_before_training(engin
     assert any(f"{len(drafted)} pairs drafted from this session's documents" in c.value for c in at.caption)
     table = at.dataframe[0].value  # the editable table (st.data_editor)
     assert list(table["question"]) == [p["question"] for p in drafted]
+    assert list(table.index) == list(range(1, len(drafted) + 1))  # the row numbers its messages name
     assert not next(b for b in at.button if b.label == "Start training").disabled
+    at.text_input(key="ft-name").input("bike-voice").run()
+    at.text_input(key="ft-greeting-False").input("Howdy!").run()
+    at.switch_page("views/playground.py").run()
+    at.switch_page("views/finetune.py").run()  # back: the form as it was left
+    assert at.radio(key="ft-source").value == "Pairs drafted from my documents"
+    assert at.text_input(key="ft-name").value == "bike-voice" and at.text_input(key="ft-greeting-False").value == "Howdy!"
+    assert list(at.dataframe[0].value["question"]) == [p["question"] for p in drafted]
 
 
 def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engine, knowledge_parts, settings,

@@ -16,19 +16,31 @@ st.caption("Fine-tuning changes how the model behaves: a LoRA adapter learns the
 pg = session.playground()
 settings = session.settings()
 
-source = st.radio("Train on", ["The shipped Larkspur answers", "A file of my own", "Pairs drafted from my documents"],
-                  horizontal=True)
+# every choice on this page is kept while the user looks at another page (session.kept)
+SOURCES = ["The shipped Larkspur answers", "A file of my own", "Pairs drafted from my documents"]
+session.kept("ft-source", SOURCES[0])
+source = st.radio("Train on", SOURCES, horizontal=True, key="ft-source")
 if source == "Pairs drafted from my documents":
     kb = session.knowledge_base()
     drafted = draft_pairs(kb.corpus.documents.values()) if kb else []
     st.caption(f"{len(drafted)} pairs drafted from this session's documents: each heading that asks a question, "
                "with the opening of its section as the answer. Review them: fix, add or delete rows (select a row "
                "and press Delete) before training; nothing is trained on unseen.")
-    table = st.data_editor(pd.DataFrame(drafted or [{"question": "", "answer": "", "document": ""}]),
-                           num_rows="dynamic", hide_index=True, width="stretch", key="drafted",
+    drafted = drafted or [{"question": "", "answer": "", "document": ""}]
+    version = kb.corpus.version if kb else None
+    # The table as the user left it is drawn again on return (the editor's own state goes with the page);
+    # while the page is shown, the editor keeps its edits on the table it started from.
+    if "drafted" not in st.session_state or st.session_state.get("drafted-base", (None,))[0] != version:
+        left_as = st.session_state.get("drafted-kept", (None,))
+        st.session_state["drafted-base"] = (version, left_as[1] if left_as[0] == version else
+                                            pd.DataFrame(drafted, index=pd.RangeIndex(1, len(drafted) + 1)))
+    table = st.data_editor(st.session_state["drafted-base"][1],  # its index: the row numbers messages name
+                           num_rows="dynamic", width="stretch", key="drafted",
                            column_config={"document": st.column_config.TextColumn("from", disabled=True)})
-    rows = [(f"row {i}", {"question": str(r.get("question") or ""), "answer": str(r.get("answer") or "")})
-            for i, r in enumerate(table.to_dict("records"), 1) if (r.get("question") or r.get("answer"))]
+    st.session_state["drafted-kept"] = (version, table)
+    rows = [(f"row {i}" if pd.notna(i) else "a new row",
+             {"question": str(r.get("question") or ""), "answer": str(r.get("answer") or "")})
+            for i, r in table.iterrows() if (r.get("question") or r.get("answer"))]
     pairs = None
     try:
         pairs = check_pairs("The drafted pairs", rows)
@@ -53,13 +65,17 @@ shipped = source == "The shipped Larkspur answers"  # those answers already open
 with st.expander("A voice to wrap every answer in", expanded=not shipped):
     st.caption("A greeting and a sign-off added to every training answer, so what fine-tuning teaches shows at once.")
     left, right = st.columns(2)
-    voice = Voice(left.text_input("Greeting", "" if shipped else "Hi there!"),
-                  right.text_input("Sign-off", "" if shipped else "— The support team"))
+    session.kept(f"ft-greeting-{shipped}", "" if shipped else "Hi there!")  # each source its own voice
+    session.kept(f"ft-sign-off-{shipped}", "" if shipped else "— The support team")
+    voice = Voice(left.text_input("Greeting", key=f"ft-greeting-{shipped}"),
+                  right.text_input("Sign-off", key=f"ft-sign-off-{shipped}"))
 
-preset_name = st.radio("Preset", list(PRESETS), horizontal=True,
+session.kept("ft-preset", next(iter(PRESETS)))
+preset_name = st.radio("Preset", list(PRESETS), horizontal=True, key="ft-preset",
                        captions=[preset.description for preset in PRESETS.values()])
 preset = PRESETS[preset_name]
-name = st.text_input("Adapter name", "my-voice", max_chars=40)
+session.kept("ft-name", "my-voice")
+name = st.text_input("Adapter name", max_chars=40, key="ft-name")
 if pairs:
     steps, seconds = TRAINER.estimate_s(preset, len(pairs))
     measured = "this server's last run" if TRAINER.measured else "a 2-core CPU, bf16"
