@@ -209,25 +209,56 @@ def stream(pg: Playground, kb: KnowledgeBase | None, question: str, bodies: dict
             with where:
                 st.markdown(f"**{_text(label)}**")
                 slots[name] = st.empty()
-    updates, outcome = queue.Queue(), {}
-
-    def work():
-        try:
-            outcome["answers"] = pg.ask(question, kb, on_text=lambda name, text: updates.put((name, text)))
-        except Exception as err:  # shown by the page, in its own thread
-            outcome["error"] = err
-        finally:
-            updates.put(None)
-
-    threading.Thread(target=work, daemon=True).start()
+    answering = unfinished_answers(kb)
+    if answering is None or (answering.question, answering.settings) != (question, pg.settings):
+        answering = start_answering(pg, kb, question, label)
+    st.session_state.answering = answering  # a run cut short from here on finds it again
     try:
-        _follow(updates, slots)
+        if not answering.outcome:
+            _follow(answering.updates, slots)
     finally:
         for body in bodies.values():
             body.phases[phase].empty()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["answers"]
+    st.session_state.pop("answering", None)
+    if "error" in answering.outcome:
+        raise answering.outcome["error"]
+    return answering.outcome["answers"]
+
+
+@dataclass(frozen=True)
+class Answering:
+    """A question being answered for a session, kept in its state: a run cut short (another page, a
+    second click) follows the same generation again instead of losing it or starting another."""
+    question: str
+    corpus_version: str | None
+    settings: object  # the Playground's settings: another adapter chosen is another generation
+    label: str        # "Answering", or a phase of an edit
+    updates: queue.Queue
+    outcome: dict     # "answers" or "error", set by the worker before its end mark
+
+
+def start_answering(pg: Playground, kb: KnowledgeBase | None, question: str, label: str) -> Answering:
+    """The question answered by a worker thread, each column's text as it grows put on the updates queue."""
+    answering = Answering(question, kb.corpus.version if kb else None, pg.settings, label, queue.Queue(), {})
+
+    def work():
+        try:
+            answering.outcome["answers"] = pg.ask(question, kb, on_text=lambda name, text: answering.updates.put((name, text)))
+        except Exception as err:  # shown by the page, in its own thread
+            answering.outcome["error"] = err
+        finally:
+            answering.updates.put(None)
+
+    threading.Thread(target=work, daemon=True).start()
+    return answering
+
+
+def unfinished_answers(kb: KnowledgeBase | None) -> Answering | None:
+    """The answers this session was waiting for when its run was cut short, on the documents as they are."""
+    answering = st.session_state.get("answering")
+    if answering is None or answering.corpus_version != (kb.corpus.version if kb else None):
+        return None
+    return answering
 
 
 DRAW_EVERY_S = 0.15  # a column's text redrawn at most about seven times a second
@@ -257,8 +288,11 @@ def documents_of(kb: KnowledgeBase | None) -> list[tuple[str, str]]:
     return [(d.title, d.text) for d in kb.corpus.documents.values()] if kb is not None else []
 
 
+ANSWERING = "Answering"  # the label of a plain question's answers while they stream
+
+
 def ask(pg: Playground, kb: KnowledgeBase | None, question: str, bodies: dict) -> Comparison:
-    answers = stream(pg, kb, question, bodies, "Answering")
+    answers = stream(pg, kb, question, bodies, ANSWERING)
     return Comparison.of(question, checked(answers, documents_of(kb)), kb.corpus.version if kb else None)
 
 

@@ -73,6 +73,21 @@ def test_an_edit_whose_run_was_cut_short_after_it_went_in_is_answered_on_return(
     assert "already applied" in app.error[0].value and "**Before the edit**" in column_texts(app)
 
 
+def test_answers_that_streamed_while_the_user_was_on_another_page_are_shown_on_return(app):
+    """Another page chosen while the answers stream: the generation goes on, and the Playground, shown
+    again, follows it to the end (or shows it, ended) instead of throwing it away."""
+    import answer_view as view
+    from backends import Playground, Settings, load_engine
+    configured = Settings.load()  # the app's own settings, so the generation is the session's
+    pg = Playground(load_engine(configured), configured)
+    app.session_state.answering = view.start_answering(pg, app.session_state.kb, "Do you ship to Canada?", view.ANSWERING)
+    app.run()
+    assert not app.exception and not app.error
+    assert any("asked before you left this page" in t.value for t in app.toast)
+    assert app.session_state.result.question == "Do you ship to Canada?" and "answering" not in app.session_state
+    assert [a.answer.backend for a in app.session_state.result.answers] == ["Base", "RAG", "Fine-tuned", "Hybrid"]
+
+
 @pytest.mark.parametrize("question, message", [("   ", "Type a question"), ("x" * 20_000, "20,000 characters")])
 def test_a_bad_question_gets_a_message_and_keeps_the_text(app, question, message):
     app.text_area[0].input(question).run()

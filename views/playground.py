@@ -85,6 +85,12 @@ try:
         question, edit = under_way.question, True
     elif ask or reset:
         st.session_state.pop("edit_under_way", None)
+    waiting = view.unfinished_answers(kb)  # asked, then another page chosen while the answers streamed
+    if waiting is not None and waiting.label == view.ANSWERING and not (ask or edit or reset):
+        said = f"The answers to “{waiting.question}”, asked before you left this page, go on here."
+        notice.info(said, icon=":material/replay:")
+        st.session_state.setdefault("toasts", []).append(said)
+        question, ask = waiting.question, True
     if reset and kb is not None:
         session.show_sync(kb.reset(), later=True)
         st.session_state.pop("result", None)
