@@ -39,6 +39,10 @@ def test_a_claim_means_the_same_whatever_its_wording(text, kind, value):
 def test_list_numbering_and_words_without_figures_are_not_claims():
     assert claims("1. Pack the item\n2. Print the label") == []
     assert claims("Hey trailblazer! You can return anything unused. Happy trails! — The Larkspur crew") == []
+    # "a day" after once, a price or a unit says how often or how much, not how long
+    assert [c.text for c in claims("We deliver once a day, rent bikes at $12 a day and answer 8 hours a day.")] == [
+        "$12", "8 hours"]
+    assert [c.text for c in claims("Return it within a week.")] == ["a week"]
 
 
 def test_grounding_marks_what_the_passages_hold_what_only_the_documents_hold_and_what_nothing_holds():

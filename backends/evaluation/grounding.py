@@ -97,11 +97,20 @@ def claims(text: str) -> list[Claim]:
             if kind == "figure" and re.match(r"\s*[.)]\s", text[end:end + 2]) and (
                     start == 0 or text[start - 1] == "\n"):
                 continue  # "1. Pack the item": a list's numbering
-            if kind == "duration" and match.group(1).lower() in ("a", "an") and start and text[start - 1].isalpha():
-                continue
+            if kind == "duration" and match.group(1).lower() in ("a", "an") and (
+                    start and text[start - 1].isalpha() or _a_rate(text[:start])):
+                continue  # "once a day", "$12 a day", "8 hours a day": how often or how much, not how long
             taken.append((start, end))
             found.append((start, Claim(match.group(0).strip(), kind, _value(kind, match))))
     return [claim for _, claim in sorted(found, key=lambda item: item[0])]
+
+
+def _a_rate(before: str) -> bool:
+    """Whether "a day" (a week, …) after this text is a rate: after once or twice, times, a figure or a unit."""
+    words = before.split()
+    last = words[-1].lower().strip(",;:") if words else ""
+    return (last in ("once", "twice", "thrice", "times", "per", "each") or any(c.isdigit() for c in last)
+            or last.rstrip("s") in DAYS or last.rstrip("s") in MINUTES)
 
 
 def _keys(text: str) -> set[tuple]:
