@@ -37,7 +37,7 @@ def column_caption(pg: Playground, backend: Backend) -> str:
     reads_as_base = not adapter or adapter not in pg.engine.adapters
     sizes = pg.candidate_sizes(backend, None if reads_as_base else adapter, pg.settings.top_k)
     if len(sizes) > 1:
-        retrieval += (f" · writes {len(sizes)} answers, from its best {', '.join(map(str, sizes))} passages, "
+        retrieval += (f" · writes {len(sizes)} answers, from its best {_counted(sizes)} passages, "
                       "and shows the one whose figure answers the question")
     return f"{backend.description}  \n{pg.engine.label} · {used} · {retrieval}"
 
@@ -52,9 +52,19 @@ def timings_line(answer: Answer) -> str:
     parts = [f"retrieval {t.retrieval_ms:.0f} ms"] if answer.sources else []
     parts += [f"first token {t.ttft_ms / 1000:.1f} s", f"{t.new_tokens} tokens in {t.generation_ms / 1000:.1f} s"]
     if split.tokens_per_s:
-        parts.append(f"{split.tokens_per_s:.0f} tokens/s")
+        parts.append(f"{_rate(split.tokens_per_s)} tokens/s")
     parts += [f"total {t.total_ms / 1000:.1f} s", f"prompt {t.prompt_tokens} tokens"]
     return ":material/timer: " + " · ".join(parts)
+
+
+def _counted(sizes: list[int]) -> str:
+    """[3, 1] as "3 and 1", [3, 1, 2] as "3, 1 and 2"."""
+    return ", ".join(map(str, sizes[:-1])) + f" and {sizes[-1]}"
+
+
+def _rate(tokens_per_s: float) -> str:
+    """Whole tokens a second, a tenth where it is slow (a busy server gives 0.4, not 0)."""
+    return f"{tokens_per_s:.0f}" if tokens_per_s >= 10 else f"{tokens_per_s:.1f}"
 
 
 def grounding_line(item: Checked) -> str:
@@ -353,7 +363,7 @@ def time_chart(comparison: Comparison) -> None:
     table = pd.DataFrame(rows).set_index("column")
     st.bar_chart(table, horizontal=True, stack=True, sort=False, x_label="", y_label="seconds", height=220,
                  color=["#f0a202", "#7c9cbf", "#3d6b8f"])
-    rates = [f"{i.answer.backend} {time_split(i.answer).tokens_per_s:.0f}" for i in comparison.answers
+    rates = [f"{i.answer.backend} {_rate(time_split(i.answer).tokens_per_s)}" for i in comparison.answers
              if not i.answer.error and time_split(i.answer).tokens_per_s]
     st.caption("The four columns run as one batch: they wait for the one retrieval together and read their prompts "
                "side by side, so retrieval's share is what RAG and Hybrid add; Base and Fine-tuned alone would skip "

@@ -344,9 +344,9 @@ class Playground:
                     outputs[primary] = outputs[row]
                     answer = answers[rows[primary][0].name]
                     answer.sources = passages
-                    sizes = ", ".join(str(len(p)) for _, p in group)
+                    sizes = " and ".join(f"the best {len(p)}" for _, p in group)
                     answer.note = " ".join(filter(None, [answer.note, (
-                        f"Of {len(group)} answers, written from the best {sizes} passages, this one, from the best "
+                        f"Of {len(group)} answers, written from {sizes} passages, this one, from the best "
                         f"{len(passages)}, takes its figures from the passage sentence nearest the question "
                         "(see README: grounded candidates).")]))
             for row, ((backend, _), out) in enumerate(zip(rows, outputs)):

@@ -26,7 +26,7 @@ def test_the_playground_shows_four_columns_and_which_model_each_uses(app):
     captions = " ".join(c.value for c in app.caption)
     assert "SmolLM2-135M-Instruct" in captions and "adapter **larkspur-voice**" in captions
     # RAG's grounded candidates, said where they are on: RAG's column only, not Hybrid's (an adapter's)
-    assert captions.count("writes 2 answers, from its best 3, 1 passages") == 1
+    assert captions.count("writes 2 answers, from its best 3 and 1 passages") == 1
 
 
 def test_ask_answers_in_every_column(app):
@@ -161,7 +161,7 @@ def test_files_uploaded_on_the_documents_page_join_the_session_and_a_bad_one_is_
     assert any("leave.docx: added" in s.value for s in app.success)
     assert any("broken.pdf" in e.value for e in app.error)
     options = app.selectbox[0].options
-    assert any("(yours: oakridge.pdf)" in o for o in options) and any("Returns and refunds" in o for o in options)
+    assert any("oakridge.pdf" in o and o.endswith("· yours") and o.count("oakridge.pdf") == 1 for o in options) and any("Returns and refunds" in o for o in options)
     app.toggle[0].set_value(False).run()  # answer from my documents only
     assert all("yours" in o for o in app.selectbox[0].options)
     app.switch_page("views/playground.py").run()  # the prepared edits change the sample: only your own is offered

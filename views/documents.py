@@ -45,8 +45,7 @@ st.caption(f"{len(corpus.documents)} documents ({len(corpus.uploaded)} of your o
 
 
 def label(doc_id: str) -> str:
-    mine = corpus.uploaded.get(doc_id)
-    return f"{corpus.get(doc_id).title}" + (f" (yours: {mine})" if mine else "")
+    return corpus.get(doc_id).title + (" · yours" if doc_id in corpus.uploaded else "")  # its title names its file
 
 
 doc_id = st.selectbox("Document", list(corpus.documents), format_func=label)
