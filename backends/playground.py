@@ -207,10 +207,12 @@ class Learned:
         """What it learned, in words: the shipped documents, the files it was trained with, or a corpus version."""
         if self.corpus_version == shipped_sample_version():
             return "the shipped documents"
-        names = [name for name, _ in self.documents.values()]
-        if not names:
-            return f"corpus {self.corpus_version}"
-        return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        sample = {d.doc_id: d.digest for d in _shipped_sample().documents.values()}
+        with_sample = all(self.documents.get(d, ("", ""))[1] == digest for d, digest in sample.items())
+        names = [name for d, (name, _) in self.documents.items() if not (with_sample and d in sample)]
+        if with_sample:  # the user's files beside the sample as shipped
+            return "the shipped documents" + (f" and {_listed(names)}" if names else "")
+        return _listed(names) if names else f"corpus {self.corpus_version}"
 
     def since(self, corpus: Corpus) -> str:
         """How these documents differ from what it learned, in words ("" where they do not, or it cannot tell)."""

@@ -118,6 +118,17 @@ def test_a_run_trains_saves_attaches_and_scores_the_adapter_while_a_second_is_re
     assert "oakridge-voice" not in engine.adapters and not folder.exists() and "larkspur-voice" in engine.adapters
 
 
+def test_what_an_adapter_learned_is_said_in_the_users_words():
+    from backends import Corpus
+    corpus = Corpus.from_folder(ROOT / "sample_corpus")
+    corpus.add("bikeshop", "# Pedalworks Bike Hire\n\nBikes for 10 days.", "bikeshop.md")
+    learned = Learned(corpus.version, {d: (corpus.file_of(d) or doc.title, doc.digest) for d, doc in corpus.documents.items()})
+    assert learned.words == "the shipped documents and bikeshop.md" and learned.since(corpus) == ""
+    corpus.update("bikeshop", "# Pedalworks Bike Hire\n\nBikes for 7 days.")
+    corpus.remove("shipping")
+    assert learned.since(corpus) == "since then Pedalworks Bike Hire (bikeshop.md) changed; Shipping was removed"
+
+
 def test_a_cancelled_run_leaves_no_adapter_anywhere(settings, tmp_path):
     trainer, configured = Trainer(), settings.with_(adapters_dir=str(tmp_path / "adapters"))
     slow = Preset("Slow", "", TrainingConfig(batch_size=2, epochs=1), 50)

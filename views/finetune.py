@@ -35,7 +35,7 @@ if source == "Pairs drafted from my documents":
         st.session_state["drafted-base"] = (version, left_as[1] if left_as[0] == version else
                                             pd.DataFrame(drafted, index=pd.RangeIndex(1, len(drafted) + 1)))
     table = st.data_editor(st.session_state["drafted-base"][1],  # its index: the row numbers messages name
-                           num_rows="dynamic", width="stretch", key="drafted",
+                           num_rows="dynamic", hide_index=False, width="stretch", key="drafted",
                            column_config={"document": st.column_config.TextColumn("from", disabled=True)})
     st.session_state["drafted-kept"] = (version, table)
     rows = [(f"row {i}" if pd.notna(i) else "a new row",
