@@ -71,6 +71,11 @@ def test_an_edit_whose_run_was_cut_short_after_it_went_in_is_answered_on_return(
     assert not any("cut short" in t.value for t in app.toast)
     next(b for b in app.button if b.label == "Edit the policy").click().run()
     assert "already applied" in app.error[0].value and "**Before the edit**" in column_texts(app)
+    # the second click of a double click, which cut the first run short: the same edit goes on, said once
+    app.session_state.edit_under_way = EditUnderWay(app.session_state.result.question, edit, before, kb.corpus.version)
+    next(b for b in app.button if b.label == "Edit the policy").click().run()
+    assert not app.error and any("is in already: its answers after the edit go on" in t.value for t in app.toast)
+    assert "**Before the edit**" in column_texts(app) and "**After: Refund window: 30 → 14 days**" in column_texts(app)
 
 
 def test_answers_that_streamed_while_the_user_was_on_another_page_are_shown_on_return(app):

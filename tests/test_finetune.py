@@ -92,6 +92,8 @@ def test_a_run_trains_saves_attaches_and_scores_the_adapter_while_a_second_is_re
     with pytest.raises(Busy, match="already training 'oakridge-voice'"):
         trainer.start(configured, "another", PAIRS, TINY, VOICE)
     run = wait(trainer)
+    with pytest.raises(ValueError, match="An adapter named oakridge-voice exists already"):  # never replaced unasked
+        trainer.start(configured, "oakridge voice", PAIRS, TINY, VOICE)
     assert run.state == "done", run.message
     assert run.step == run.total == 2 and len(run.losses) == 2
     folder = tmp_path / "adapters" / "oakridge-voice"
@@ -219,7 +221,7 @@ def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engi
     assert next(b for b in at.button if b.label == "Start training").disabled
     run = wait(TRAINER)
     at.run()
-    assert run.state == "done" and any("attached it as page-states" in s.value for s in at.success)
+    assert run.state == "done" and any("Saved and attached page-states" in s.value for s in at.success)
     assert any(t.label == "Use page-states in my Fine-tuned and Hybrid columns" for t in at.toggle)
     delete_adapter(engine, "page-states")
 

@@ -105,6 +105,9 @@ try:
             if under_way is None or (under_way.question, under_way.edit) != (question, chosen):
                 st.session_state.pop("edit_under_way", None)  # another edit or question: that one is given up
                 check_edit(kb.corpus, chosen)  # before any answering: an edit already in says so at once
+            elif not resume:  # pressed again while its answers after came: the same edit goes on, said once
+                st.session_state.setdefault("toasts", []).append(
+                    f"“{chosen.title}” is in already: its answers after the edit go on, from where they were cut short.")
             result = view.ask_across_edit(pg, kb, question, chosen, bodies, st.session_state.get("result"),
                                           on_sync=lambda report: session.show_sync(report, later=True))
         else:

@@ -119,6 +119,9 @@ class Trainer:
         evaluate(name, held_out, voice) scores it on the held-out pairs (held_out_scores); corpus, the
         session's documents, is what it reads passages from (the configured documents by default)."""
         name = adapter_name(name)
+        if (Path(settings.adapters_dir) / name).exists():  # perhaps another visitor's, in use in their columns
+            raise ValueError(f"An adapter named {name} exists already; give yours another name, or delete that one "
+                             "first (adapters made on this page can be deleted below).")
         with self._lock:
             if self.run and self.run.active:
                 raise Busy(f"The server is already training {self.run.name!r} (step {self.run.step} of "
@@ -165,7 +168,7 @@ class Trainer:
                 run.evaluation = evaluate(run.name, held_out, voice)
                 manifest["held_out"] = {"pairs": len(held_out), **run.evaluation}
                 (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-            run.state, run.message = "done", f"Saved {folder} and attached it as {run.name}."
+            run.state, run.message = "done", f"Saved and attached {run.name}: it is ready for the columns."
         except Cancelled as stop:
             run.state, run.message = "cancelled", str(stop)
         except Exception as err:  # a failed run is reported on its page, never half-saved
