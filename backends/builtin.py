@@ -20,9 +20,12 @@ Markdown were measured the same way, then on the held-out set: see the README, "
 """
 from __future__ import annotations
 
+import functools
+
 from .answers import Source
 from .documents.corpus import without_file
 from .registry import Backend, register
+from .settings import ROOT
 
 GROUNDED = ("You answer customer questions for Larkspur Outfitters using the documents provided. "
             "Quote the exact figures.")
@@ -40,8 +43,23 @@ def grounded_passages(sources: list[Source]) -> str:
     return "\n".join(lines) if quoted else "\n\n".join(lines)
 
 
-def grounded_messages(question: str, sources: list[Source]) -> list[dict]:
-    return [{"role": "system", "content": GROUNDED},
+NEUTRAL = "You answer customer questions using the documents provided. Quote the exact figures."
+
+
+@functools.cache
+def _sample_ids() -> frozenset[str]:
+    return frozenset(f.stem for f in (ROOT / "sample_corpus").glob("*.md"))
+
+
+def grounded_system(sources: list[Source]) -> str:
+    """Larkspur's instruction over Larkspur's documents; over anyone else's the same without its name,
+    so a user's documents are never read as Larkspur's. Passages of the sample keep the prompt the
+    shipped adapter learned and every figure in the README was measured with."""
+    return GROUNDED if not sources or any(s.doc_id in _sample_ids() for s in sources) else NEUTRAL
+
+
+def grounded_messages(question: str, sources: list[Source], system: str | None = None) -> list[dict]:
+    return [{"role": "system", "content": system or grounded_system(sources)},
             {"role": "user", "content": grounded_question(question, grounded_passages(sources))}]
 
 
@@ -60,8 +78,8 @@ class RAG(Backend):
     def messages(self, question, sources):
         return grounded_messages(question, sources)
 
-    def twin_messages(self, question):
-        return grounded_messages(question, [])  # the same prompt, the passages taken out
+    def twin_messages(self, question, sources=()):
+        return grounded_messages(question, [], grounded_system(list(sources)))  # the same prompt, the passages taken out
 
 
 @register

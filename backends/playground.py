@@ -319,7 +319,7 @@ class Playground:
                                            learned.words if learned else None,
                                            learned.since(kb.corpus) if learned and kb is not None else "")
             contrast = self.settings.contrast_alpha if backend.uses_retrieval else 0.0
-            twin = backend.twin_messages(question) if contrast else None
+            twin = backend.twin_messages(question, answer.sources) if contrast else None
             rows.append((backend, Prompt(backend.messages(question, answer.sources), adapter, twin, contrast)))
             sizes = self.candidate_sizes(backend, adapter, len(answer.sources))
             if len(sizes) > 1:

@@ -21,8 +21,9 @@ class Backend:
     def messages(self, question: str, sources: list[Source]) -> list[dict]:
         return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]
 
-    def twin_messages(self, question: str) -> list[dict] | None:
-        """The prompt without its passages, for context-aware decoding; None for a column without passages."""
+    def twin_messages(self, question: str, sources: list[Source] = ()) -> list[dict] | None:
+        """The prompt without its passages (`sources`, which the prompt with them quotes), for
+        context-aware decoding; None for a column without passages."""
         return None
 
 

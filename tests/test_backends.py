@@ -54,6 +54,7 @@ def test_fine_tuned_refuses_and_hybrid_falls_back_without_an_adapter(fake_engine
 def test_with_an_adapter_each_row_names_its_own(fake_engine, settings, kb):
     class Info:
         corpus_version = kb.corpus.version
+        manifest = {"corpus_version": kb.corpus.version}
     fake_engine.adapters["larkspur-voice"] = Info()
     answers = Playground(fake_engine, settings).ask(REFUND_QUESTION, kb)
     # Base, RAG, RAG's one-passage candidate, Fine-tuned, Hybrid (an adapter's column: no candidates)

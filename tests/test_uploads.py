@@ -83,18 +83,29 @@ def test_the_session_can_answer_from_its_own_documents_only_and_remove_one(kb, s
     kb.add_files([("warranty.pdf", make.pdf([make.POLICY, "Frames carry a 7-year warranty."]))], settings)
     kb.use_sample(False)
     assert list(kb.corpus.documents) == ["warranty-pdf"]
-    sources = kb.index.retrieve("How long do I have to return something?", 3)[0]
-    assert {s.doc_id for s in sources} == {"warranty-pdf"}
-    # the sources cite the file; the prompt labels passages with the heading alone, which the model may copy
-    prompt = get_backend("RAG").messages("How long is the warranty?", sources)[-1]["content"]
-    assert sources[0].title == "Oakridge Bikes warranty (warranty.pdf)"
-    assert "Oakridge Bikes warranty: " in prompt and "warranty.pdf" not in prompt
+    assert {s.doc_id for s in kb.index.retrieve("How long do I have to return something?", 3)[0]} == {"warranty-pdf"}
     with pytest.raises(ValueError, match="only document left"):
         kb.remove_document("warranty-pdf")
     kb.use_sample(True)
     assert "returns-and-refunds" in kb.corpus.documents and kb.index.points_of("returns-and-refunds")
     kb.remove_document("warranty-pdf")
     assert "warranty-pdf" not in kb.corpus.documents and not kb.index.points_of("warranty-pdf")
+
+
+def test_the_grounded_prompt_reads_a_users_document_as_theirs(kb, settings):
+    """Sources cite the file; the prompt labels a passage with its heading alone (the model copied
+    "Heading (file.md)" into answers), and its instruction names Larkspur only over Larkspur's documents."""
+    kb.add_files([("bikeshop.md", b"# Pedalworks Bike Hire\n\n## How long can I keep a bike?\n\nUp to 10 days.\n")], settings)
+    kb.use_sample(False)
+    rag = get_backend("RAG")
+    sources = kb.index.retrieve("How long can I keep a bike?", 3)[0]
+    system, user = (m["content"] for m in rag.messages("How long can I keep a bike?", sources))
+    assert sources[0].title == "Pedalworks Bike Hire (bikeshop.md)"
+    assert "Pedalworks Bike Hire: " in user and "bikeshop.md" not in user and "Larkspur" not in system
+    assert rag.twin_messages("How long can I keep a bike?", sources)[0]["content"] == system  # the twin's the same
+    kb.use_sample(True)
+    sample = kb.index.retrieve("How long do I have to return something?", 3)[0]
+    assert "Larkspur" in rag.messages("How long do I have to return something?", sample)[0]["content"]
 
 
 def test_session_limits_refuse_a_file_and_keep_the_rest(kb, settings):
