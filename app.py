@@ -21,7 +21,7 @@ pg = session.playground(st.empty())
 session.show_toasts()
 with st.sidebar:
     st.caption("**Model**: " + pg.engine.label)
-    for name, info in pg.engine.adapters.items():
+    for name, info in session.shown_adapters(pg.engine).items():
         st.caption(f"**Adapter** {name}: trained on {Learned.of(info).words}",
                    help=f"It learned corpus version {info.corpus_version}.")
     for name, problem in pg.engine.problems.items():

@@ -95,6 +95,19 @@ def knowledge_base() -> KnowledgeBase | None:
     return st.session_state.kb
 
 
+def my_adapters() -> list[str]:
+    """The adapters this session trained on the Fine-tune page: the only made-in-app ones it is shown
+    (their names and what they learned are another visitor's business) and may use or delete."""
+    return st.session_state.setdefault("my_adapters", [])
+
+
+def shown_adapters(engine) -> dict:
+    """The loaded adapters this session may see: the shipped ones, and those it trained itself."""
+    from backends.training.jobs import made_in_app
+    others = set(made_in_app(engine)) - set(my_adapters())
+    return {name: info for name, info in engine.adapters.items() if name not in others}
+
+
 def show_sync(report, later: bool = False) -> None:
     """The re-indexing's report as a toast: now, or (`later`) on the next run, for a page that reruns at once
     so the sidebar shows the new corpus."""

@@ -222,7 +222,12 @@ def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engi
     run = wait(TRAINER)
     at.run()
     assert run.state == "done" and any("Saved and attached page-states" in s.value for s in at.success)
+    # another visitor's adapter: its run is seen, but not offered for this session's columns, listed or named
+    assert not at.toggle and not any("page-states" in c.value for c in at.sidebar.caption)
+    at.session_state["my_adapters"] = ["page-states"]  # as the Start button records a run this session began
+    at.run()
     assert any(t.label == "Use page-states in my Fine-tuned and Hybrid columns" for t in at.toggle)
+    assert any("page-states" in c.value for c in at.sidebar.caption) and any(b.label == "Delete" for b in at.button)
     delete_adapter(engine, "page-states")
 
     (tmp_path / "not-a-folder").write_text("a file where the adapters folder should be")
