@@ -7,6 +7,7 @@ with its own Index collection) and its last answers.
 from __future__ import annotations
 
 import time
+import uuid
 
 import streamlit as st
 
@@ -95,16 +96,28 @@ def knowledge_base() -> KnowledgeBase | None:
     return st.session_state.kb
 
 
-def my_adapters() -> list[str]:
-    """The adapters this session trained on the Fine-tune page: the only made-in-app ones it is shown
-    (their names and what they learned are another visitor's business) and may use or delete."""
-    return st.session_state.setdefault("my_adapters", [])
+def visitor() -> str:
+    """This visitor's token, which marks the adapters they train as theirs. Once they have one, it is
+    kept in the page's address (?visitor=…), so a reload, or that address later, is the same visitor."""
+    if "visitor" not in st.session_state:
+        st.session_state.visitor = st.query_params.get("visitor") or uuid.uuid4().hex[:16]
+    return st.session_state.visitor
+
+
+def my_adapters(engine) -> list[str]:
+    """The adapters this visitor trained on the Fine-tune page: the only made-in-app ones they are
+    shown (their names and what they learned are another visitor's business) and may use or delete."""
+    from backends.training.jobs import made_in_app
+    mine = made_in_app(engine, visitor())
+    if any(engine.adapters[name].manifest.get("made_by") == visitor() for name in mine):
+        st.query_params["visitor"] = visitor()
+    return mine
 
 
 def shown_adapters(engine) -> dict:
-    """The loaded adapters this session may see: the shipped ones, and those it trained itself."""
+    """The loaded adapters this visitor may see: the shipped ones, and those they trained themselves."""
     from backends.training.jobs import made_in_app
-    others = set(made_in_app(engine)) - set(my_adapters())
+    others = set(made_in_app(engine)) - set(my_adapters(engine))
     return {name: info for name, info in engine.adapters.items() if name not in others}
 
 

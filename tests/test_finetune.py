@@ -215,7 +215,7 @@ def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engi
     assert not any(b.label == "Cancel" for b in at.button)  # idle: nothing under way, Start offered
     configured = settings.with_(adapters_dir=str(tmp_path / "adapters"))
 
-    TRAINER.start(configured, "page-states", PAIRS, TINY, VOICE, on_done=engine.attach)
+    TRAINER.start(configured, "page-states", PAIRS, TINY, VOICE, on_done=engine.attach, made_by="another-visitor")
     at.run()
     assert any(b.label == "Cancel" for b in at.button)  # going: its progress and Cancel, from any session
     assert next(b for b in at.button if b.label == "Start training").disabled
@@ -224,10 +224,13 @@ def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engi
     assert run.state == "done" and any("Saved and attached page-states" in s.value for s in at.success)
     # another visitor's adapter: its run is seen, but not offered for this session's columns, listed or named
     assert not at.toggle and not any("page-states" in c.value for c in at.sidebar.caption)
-    at.session_state["my_adapters"] = ["page-states"]  # as the Start button records a run this session began
-    at.run()
-    assert any(t.label == "Use page-states in my Fine-tuned and Hybrid columns" for t in at.toggle)
-    assert any("page-states" in c.value for c in at.sidebar.caption) and any(b.label == "Delete" for b in at.button)
+    assert json.loads((tmp_path / "adapters" / "page-states" / "manifest.json").read_text())["made_by"] == "another-visitor"
+    visitor = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)  # that visitor, back at their address
+    visitor.query_params["visitor"] = "another-visitor"
+    visitor.switch_page("views/finetune.py").run()
+    assert any(t.label == "Use page-states in my Fine-tuned and Hybrid columns" for t in visitor.toggle)
+    assert any("page-states" in c.value for c in visitor.sidebar.caption)
+    assert any(b.label == "Delete" for b in visitor.button)
     delete_adapter(engine, "page-states")
 
     (tmp_path / "not-a-folder").write_text("a file where the adapters folder should be")

@@ -4,7 +4,7 @@ import streamlit as st
 
 import session
 from backends.training import DATA_DIR, read_jsonl
-from backends.training.jobs import PRESETS, TRAINER, Busy, delete_adapter, held_out_scores, made_in_app
+from backends.training.jobs import PRESETS, TRAINER, Busy, delete_adapter, held_out_scores
 from backends.training.pairs import Voice, check_pairs, draft_pairs, parse_pairs
 
 st.title("Fine-tune")
@@ -88,11 +88,11 @@ st.session_state.drawn_busy = busy  # the progress fragment reruns the whole pag
 if st.button("Start training", type="primary", disabled=not pairs or busy):
     kb = session.knowledge_base()
     try:
-        started = TRAINER.start(settings, name, pairs, preset, voice,
+        TRAINER.start(settings, name, pairs, preset, voice,
                       on_done=lambda adapter, folder: pg.engine.attach(adapter, folder),
                       evaluate=lambda adapter, held_out, v: held_out_scores(pg, kb, adapter, held_out, v),
-                      corpus=kb.corpus if kb is not None and not shipped else None)  # it reads this session's passages
-        session.my_adapters().append(started.name)
+                      corpus=kb.corpus if kb is not None and not shipped else None,  # it reads this session's passages
+                      made_by=session.visitor())
     except (Busy, ValueError) as err:
         st.error(str(err), icon=":material/error:")
     st.rerun()
@@ -131,7 +131,7 @@ def progress() -> None:
                          "voice_rate": st.column_config.ProgressColumn("voice", format="percent", min_value=0, max_value=1),
                          "facts_right": st.column_config.ProgressColumn("facts right", format="percent", min_value=0, max_value=1),
                          "with_figures": st.column_config.NumberColumn("pairs with figures")})
-    if run.state == "done" and run.name in pg.engine.adapters and run.name in session.my_adapters():
+    if run.state == "done" and run.name in session.my_adapters(pg.engine):
         using = st.session_state.get("own_adapter") == run.name
         if st.toggle(f"Use {run.name} in my Fine-tuned and Hybrid columns", value=using) != using:
             st.session_state.own_adapter = None if using else run.name
@@ -140,7 +140,7 @@ def progress() -> None:
 
 progress()
 
-mine = [adapter for adapter in made_in_app(pg.engine) if adapter in session.my_adapters()]  # others' are theirs
+mine = session.my_adapters(pg.engine)  # another visitor's are theirs
 if mine:
     st.subheader("Adapters made here")
     for adapter in mine:

@@ -52,6 +52,7 @@ class Run:
     finished: float | None = None
     message: str = ""
     evaluation: dict | None = None
+    made_by: str = ""            # the visitor's token (session.visitor): who may see, use and delete it
 
     @property
     def elapsed_s(self) -> float:
@@ -75,9 +76,11 @@ class Busy(ValueError):
 MADE_IN_APP = "the app's Fine-tune page"
 
 
-def made_in_app(engine) -> list[str]:
-    """The attached adapters the Fine-tune page made (the only ones it may delete)."""
-    return [name for name, info in engine.adapters.items() if info.manifest.get("made_in") == MADE_IN_APP]
+def made_in_app(engine, visitor: str | None = None) -> list[str]:
+    """The attached adapters the Fine-tune page made (the only ones it may delete); given a visitor's
+    token, those that visitor made (and those made before adapters recorded their maker)."""
+    return [name for name, info in engine.adapters.items() if info.manifest.get("made_in") == MADE_IN_APP
+            and (visitor is None or info.manifest.get("made_by", visitor) == visitor)]
 
 
 def delete_adapter(engine, name: str) -> None:
@@ -114,10 +117,11 @@ class Trainer:
 
     def start(self, settings: Settings, name: str, pairs: list[dict], preset: Preset, voice: Voice = Voice(),
               on_done: Callable[[str, Path], None] | None = None, evaluate: Callable | None = None,
-              corpus: Corpus | None = None) -> Run:
+              corpus: Corpus | None = None, made_by: str = "") -> Run:
         """Starts a run in the background; Busy if one is under way. on_done(name, folder) attaches it;
         evaluate(name, held_out, voice) scores it on the held-out pairs (held_out_scores); corpus, the
-        session's documents, is what it reads passages from (the configured documents by default)."""
+        session's documents, is what it reads passages from (the configured documents by default);
+        made_by, the visitor's token, goes into its manifest."""
         name = adapter_name(name)
         if (Path(settings.adapters_dir) / name).exists():  # perhaps another visitor's, in use in their columns
             raise ValueError(f"An adapter named {name} exists already; give yours another name, or delete that one "
@@ -127,7 +131,7 @@ class Trainer:
                 raise Busy(f"The server is already training {self.run.name!r} (step {self.run.step} of "
                            f"{self.run.total or '?'}); one run at a time. Wait for it, or cancel it from its page.")
             self._cancel.clear()
-            self.run = Run(name, preset.name)
+            self.run = Run(name, preset.name, made_by=made_by)
             run = self.run
         wrapped = [{**p, "answer": voice.wrap(p["answer"])} for p in pairs]
         training, held_out = split_held_out(wrapped)
@@ -157,6 +161,8 @@ class Trainer:
             manifest = train_adapter(settings, staging, preset.config, progress, max_steps=preset.max_steps,
                                      pairs=training, cancelled=self._cancel.is_set, corpus=corpus)
             manifest |= {"made_in": MADE_IN_APP, "preset": preset.name, "voice": [voice.greeting, voice.sign_off]}
+            if run.made_by:
+                manifest["made_by"] = run.made_by
             (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
             shutil.rmtree(folder, ignore_errors=True)
             folder.parent.mkdir(parents=True, exist_ok=True)
