@@ -13,8 +13,6 @@ import pandas as pd
 import streamlit as st
 
 from backends import Answer, Backend, KnowledgeBase, Playground, PolicyEdit
-from backends.documents.corpus import corpus_version
-from backends.documents.edits import check_edit
 from backends.evaluation.changes import side, word_diff
 from backends.evaluation.comparison import Checked, Comparison, checked, time_split
 from backends.evaluation.grounding import WHAT_IT_CATCHES
@@ -337,11 +335,9 @@ def ask_across_edit(pg: Playground, kb: KnowledgeBase, question: str, edit: Poli
             before = previous.answers
         else:
             before = checked(stream(pg, kb, question, bodies, "Before the edit", phase=0), documents_of(kb))
-        check_edit(kb.corpus, edit)
-        texts = {d: doc.text for d, doc in kb.corpus.documents.items()}
-        texts[edit.doc_id] = texts[edit.doc_id].replace(edit.old, edit.new)
-        st.session_state.edit_under_way = EditUnderWay(question, edit, before, corpus_version(texts))  # before it goes in
         report = kb.apply_edit(edit)
+        # kept at once: nothing between here and the edit draws, so no rerun can cut in before it
+        st.session_state.edit_under_way = EditUnderWay(question, edit, before, kb.corpus.version)
         if on_sync:
             on_sync(report)
     after = checked(stream(pg, kb, question, bodies, f"After: {edit.title}", before), documents_of(kb))

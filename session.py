@@ -129,9 +129,14 @@ def show_sync(report, later: bool = False) -> None:
                f"{report.deleted} removed, {report.kept} kept, in {report.ms:.0f} ms")
     st.session_state.last_reindex_ms = report.ms  # the decision guide cites it
     if later:
-        st.session_state.setdefault("toasts", []).append(message)
+        toast_later(message)
     else:
         st.toast(message)
+
+
+def toast_later(message: str) -> None:
+    """A toast on the next run (show_toasts), for a page that reruns at once."""
+    st.session_state.setdefault("toasts", []).append(message)
 
 
 def show_toasts() -> None:

@@ -20,12 +20,9 @@ Markdown were measured the same way, then on the held-out set: see the README, "
 """
 from __future__ import annotations
 
-import functools
-
 from .answers import Source
-from .documents.corpus import without_file
+from .documents.corpus import shipped_sample, without_file
 from .registry import Backend, register
-from .settings import ROOT
 
 GROUNDED = ("You answer customer questions for Larkspur Outfitters using the documents provided. "
             "Quote the exact figures.")
@@ -46,16 +43,11 @@ def grounded_passages(sources: list[Source]) -> str:
 NEUTRAL = "You answer customer questions using the documents provided. Quote the exact figures."
 
 
-@functools.cache
-def _sample_ids() -> frozenset[str]:
-    return frozenset(f.stem for f in (ROOT / "sample_corpus").glob("*.md"))
-
-
 def grounded_system(sources: list[Source]) -> str:
     """Larkspur's instruction over Larkspur's documents; over anyone else's the same without its name,
     so a user's documents are never read as Larkspur's. Passages of the sample keep the prompt the
     shipped adapter learned and every figure in the README was measured with."""
-    return GROUNDED if not sources or any(s.doc_id in _sample_ids() for s in sources) else NEUTRAL
+    return GROUNDED if not sources or any(s.doc_id in shipped_sample().documents for s in sources) else NEUTRAL
 
 
 def grounded_messages(question: str, sources: list[Source], system: str | None = None) -> list[dict]:

@@ -4,7 +4,6 @@ Also the per-session documents (a Corpus with its own Index) that policy edits c
 """
 from __future__ import annotations
 
-import functools
 import gc
 import threading
 import time
@@ -16,7 +15,7 @@ from . import builtin  # noqa: F401  (registers the built-in backends)
 from .model.adapters import HOW_TO_GET_ONE, AdapterInfo
 from .answers import Answer, Provenance, Source, Timings
 from .documents.convert import has_text
-from .documents.corpus import Corpus
+from .documents.corpus import Corpus, shipped_sample
 from .documents.edits import PolicyEdit, apply_edit
 from .model.engine import Engine, Prompt
 from .documents.index import Embedder, Index, IndexUnavailable, SyncReport, open_store
@@ -24,7 +23,7 @@ from .documents.shared import SharedCollection
 from .documents.uploads import FileResult, UploadLimits, add_files
 from .model.weights import Progress, cache_name, load_embedder
 from .registry import Backend, backend_names, get_backend
-from .settings import ROOT, Settings
+from .settings import Settings
 
 
 @dataclass
@@ -176,14 +175,9 @@ def is_loaded(settings: Settings) -> bool:
             and ("knowledge", _only(settings, KNOWLEDGE_FIELDS)) in _loaded and shared)
 
 
-@functools.cache
-def _shipped_sample() -> Corpus:
-    return Corpus.from_folder(ROOT / "sample_corpus")
-
-
 def shipped_sample_version() -> str:
     """The corpus version of the Larkspur sample as shipped, which the shipped adapter learned."""
-    return _shipped_sample().original_version
+    return shipped_sample().original_version
 
 
 @dataclass(frozen=True)
@@ -199,7 +193,7 @@ class Learned:
             return cls(info.corpus_version, {d["id"]: (d.get("file") or d.get("title") or d["id"], d["digest"])
                                              for d in listed if isinstance(d, dict) and "id" in d and "digest" in d})
         if info.corpus_version == shipped_sample_version():  # the shipped adapter's manifest predates the list
-            return cls(info.corpus_version, {d.doc_id: (d.title, d.digest) for d in _shipped_sample().documents.values()})
+            return cls(info.corpus_version, {d.doc_id: (d.title, d.digest) for d in shipped_sample().documents.values()})
         return cls(info.corpus_version, {})
 
     @property
@@ -207,7 +201,7 @@ class Learned:
         """What it learned, in words: the shipped documents, the files it was trained with, or a corpus version."""
         if self.corpus_version == shipped_sample_version():
             return "the shipped documents"
-        sample = {d.doc_id: d.digest for d in _shipped_sample().documents.values()}
+        sample = {d.doc_id: d.digest for d in shipped_sample().documents.values()}
         with_sample = all(self.documents.get(d, ("", ""))[1] == digest for d, digest in sample.items())
         names = [name for d, (name, _) in self.documents.items() if not (with_sample and d in sample)]
         if with_sample:  # the user's files beside the sample as shipped

@@ -81,7 +81,7 @@ try:
     if resume:  # back on this page: its answers after are still due
         said = f"“{under_way.edit.title}” went in while its answers were cut short; answering again after it."
         notice.info(said, icon=":material/replay:")
-        st.session_state.setdefault("toasts", []).append(said)  # still said once the answers are in
+        session.toast_later(said)  # still said once the answers are in
         question, edit = under_way.question, True
     elif ask or reset:
         st.session_state.pop("edit_under_way", None)
@@ -89,7 +89,7 @@ try:
     if waiting is not None and waiting.label == view.ANSWERING and not (ask or edit or reset):
         said = f"The answers to “{waiting.question}”, asked before you left this page, go on here."
         notice.info(said, icon=":material/replay:")
-        st.session_state.setdefault("toasts", []).append(said)
+        session.toast_later(said)
         question, ask = waiting.question, True
     if reset and kb is not None:
         session.show_sync(kb.reset(), later=True)
@@ -106,8 +106,8 @@ try:
                 st.session_state.pop("edit_under_way", None)  # another edit or question: that one is given up
                 check_edit(kb.corpus, chosen)  # before any answering: an edit already in says so at once
             elif not resume:  # pressed again while its answers after came: the same edit goes on, said once
-                st.session_state.setdefault("toasts", []).append(
-                    f"“{chosen.title}” is in already: its answers after the edit go on, from where they were cut short.")
+                session.toast_later(f"“{chosen.title}” is in already: its answers after the edit go on, from where "
+                                    "they were cut short.")
             result = view.ask_across_edit(pg, kb, question, chosen, bodies, st.session_state.get("result"),
                                           on_sync=lambda report: session.show_sync(report, later=True))
         else:

@@ -7,10 +7,13 @@ hash of every document's text, the same for the same texts wherever they came fr
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from ..settings import ROOT
 
 MAX_DOCUMENT_CHARS = 500_000  # one document, edited or uploaded: a few hundred pages
 
@@ -188,3 +191,10 @@ class Corpus:
             self.documents[doc_id] = replace(doc, text=self.original[doc_id], title=self._title_of(doc_id, self.original[doc_id]),
                                              version=doc.version + 1)
         return changed
+
+
+@functools.cache
+def shipped_sample() -> Corpus:
+    """The Larkspur sample as shipped (not the configured documents, which an operator may change):
+    what the shipped adapter learned, and what the grounded prompt names Larkspur over."""
+    return Corpus.from_folder(ROOT / "sample_corpus")

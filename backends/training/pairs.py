@@ -49,7 +49,7 @@ def check_pairs(name: str, rows: list[tuple[str, dict]]) -> list[dict]:
         except ValueError as err:
             problems.append(str(err))
             continue
-        seen[" ".join(pair["question"].lower().split())] = where
+        seen[_key(pair["question"])] = where
         pairs.append(pair)
     if problems:
         shown = problems[:MAX_PROBLEMS_SHOWN]
@@ -64,6 +64,10 @@ def check_pairs(name: str, rows: list[tuple[str, dict]]) -> list[dict]:
     return pairs
 
 
+def _key(question: str) -> str:
+    """A question as compared for repeats: case and spacing aside."""
+    return " ".join(question.lower().split())
+
 
 def _checked_pair(where: str, row: dict, seen: dict[str, str]) -> dict:
     if "messages" in row:
@@ -72,7 +76,7 @@ def _checked_pair(where: str, row: dict, seen: dict[str, str]) -> dict:
     for field, value in (("question", question), ("answer", answer)):
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"{where}: {field} must be a non-empty string")
-    key = " ".join(question.lower().split())
+    key = _key(question)
     if key in seen:
         short = question.strip() if len(question.strip()) <= 60 else question.strip()[:57] + "…"
         raise ValueError(f"{where}: the same question as {seen[key]} (“{short}”); keep one of them")
@@ -110,8 +114,8 @@ def draft_pairs(documents) -> list[dict]:
         heading, paragraphs = None, []
         for block in [b.strip() for b in doc.text.split("\n\n")] + ["# end"]:
             if block.startswith("#"):
-                if heading and paragraphs and " ".join(heading.lower().split()) not in asked:  # a question once
-                    asked.add(" ".join(heading.lower().split()))
+                if heading and paragraphs and _key(heading) not in asked:  # a question once
+                    asked.add(_key(heading))
                     answer = paragraphs[0]
                     for more in paragraphs[1:]:  # "We have two stores:" goes on into its list
                         if not answer.endswith(":"):
