@@ -1,4 +1,4 @@
-"""Drawing a comparison: the four columns in a two-by-two grid (it reads at 1000 px as at 1600), each
+"""Drawing a comparison: the four columns in a two-by-two grid (before and after an edit side by side where a column is wide enough, one above the other where it is not), each
 answer with its grounding, sources and timings; after an edit, before and after side by side with the
 changed words marked and the verdict on top. The Playground and the Tour both draw with these."""
 from __future__ import annotations
@@ -171,6 +171,16 @@ def grid(pg: Playground, backends: list[Backend]) -> dict[str, Body]:
     return bodies
 
 
+HALF_MIN_PX = 240  # before and after side by side only where each half gets this much; else one above the other
+
+
+def _before_and_after():
+    """Two cells for an answer before an edit and after it: side by side in a wide column, stacked in a
+    narrow one (a 1000 px window with the sidebar open leaves a column about 290 px)."""
+    halves = st.grid(2, min_column_width=HALF_MIN_PX)
+    return halves.cell(), halves.cell()
+
+
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.lower())
 
@@ -185,8 +195,9 @@ def draw(comparison: Comparison, bodies: dict, kb: KnowledgeBase | None) -> None
                 continue
             if name in comparison.verdicts:
                 v = comparison.verdicts[name]
-                st.markdown(f":{VERDICT_COLOURS[v.kind]}-badge[{_text(v.line)}]")
-            left, right = st.columns(2)
+                colour = VERDICT_COLOURS[v.kind]  # coloured text on its tint, as a badge, but it wraps in a narrow column
+                st.markdown(f":{colour}-background[:{colour}[{_text(v.line)}]]")
+            left, right = _before_and_after()
             with left:
                 st.markdown("**Before the edit**")
                 render_answer(before, kb, "before", item.answer)
@@ -207,7 +218,7 @@ def stream(pg: Playground, kb: KnowledgeBase | None, question: str, bodies: dict
         with body.phases[phase].container():
             earlier = kept.get(name)
             if earlier is not None:
-                left, right = st.columns(2)
+                left, right = _before_and_after()
                 with left:
                     st.markdown("**Before the edit**")
                     render_answer(earlier, kb, "before")

@@ -92,6 +92,15 @@ def test_ask_then_edit_the_policy_in_two_sessions(server, browser):
     expect(column(first, "Fine-tuned")).to_contain_text("still says 30 days: learned before the edit")
     expect(first.locator('.st-key-answer-hybrid-now span[style*="background"]').filter(has_text="14")).to_be_visible()
     first.screenshot(path=str(ARTIFACTS / "2-edited.png"), full_page=True)
+    before, after = (first.locator(f".st-key-answer-base-{p}").bounding_box() for p in ("before", "now"))
+    assert after["x"] >= before["x"] + before["width"], "at 1600 px before and after sit side by side"
+    first.set_viewport_size({"width": 1000, "height": 1400})  # a laptop, sidebar open: a column is ~290 px wide
+    stacked = "([a, b]) => { const r = [a, b].map(k => document.querySelector(`.st-key-answer-base-${k}`)"
+    stacked += ".getBoundingClientRect()); return r[1].top >= r[0].bottom && r[1].width > 200; }"
+    first.wait_for_function(stacked, arg=["before", "now"], timeout=10_000)  # one above the other, each readable
+    verdict = first.get_by_text("still says 30 days: learned before the edit")
+    assert verdict.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), "the verdict wraps instead of being cut off"
+    first.screenshot(path=str(ARTIFACTS / "2-edited-1000px.png"), full_page=True)
 
     second = browser.new_context(viewport={"width": 1600, "height": 1400}).new_page()
     ask(second, server)  # another session, while the first one holds the edited policy
