@@ -1,6 +1,6 @@
-"""Drawing a comparison: the four columns in a two-by-two grid (before and after an edit side by side where a column is wide enough, one above the other where it is not), each
-answer with its grounding, sources and timings; after an edit, before and after side by side with the
-changed words marked and the verdict on top. The Playground and the Tour both draw with these."""
+"""Drawing a comparison: the four columns in a two-by-two grid, each answer with its grounding, sources
+and timings; after an edit, before and after side by side (one above the other in a narrow column)
+with the changed words marked and the verdict on top. The Playground and the Tour both draw with these."""
 from __future__ import annotations
 
 import html
