@@ -215,19 +215,27 @@ def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engi
     assert not any(b.label == "Cancel" for b in at.button)  # idle: nothing under way, Start offered
     configured = settings.with_(adapters_dir=str(tmp_path / "adapters"))
 
-    TRAINER.start(configured, "page-states", PAIRS, TINY, VOICE, on_done=engine.attach, made_by="another-visitor")
-    at.run()
-    assert any(b.label == "Cancel" for b in at.button)  # going: its progress and Cancel, from any session
+    short = Preset("Short", "", TINY.config, 6)  # long enough for two sessions to look at it while it runs
+    TRAINER.start(configured, "page-states", PAIRS, short, VOICE, on_done=engine.attach, made_by="another-visitor")
+    at.run()  # another visitor's run: this session learns the slot is taken, and nothing of theirs
     assert next(b for b in at.button if b.label == "Start training").disabled
-    run = wait(TRAINER)
-    at.run()
-    assert run.state == "done" and any("Saved and attached page-states" in s.value for s in at.success)
-    # another visitor's adapter: its run is seen, but not offered for this session's columns, listed or named
-    assert not at.toggle and not any("page-states" in c.value for c in at.sidebar.caption)
-    assert json.loads((tmp_path / "adapters" / "page-states" / "manifest.json").read_text())["made_by"] == "another-visitor"
-    visitor = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)  # that visitor, back at their address
+    assert any("Another visitor's training run is under way" in i.value for i in at.info)
+    shown = " ".join(str(e.value) for kind in ("info", "subheader", "caption", "markdown") for e in getattr(at, kind))
+    assert "page-states" not in shown and not at.get("vega_lite_chart") and not any(b.label == "Cancel" for b in at.button)
+    visitor = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)  # that visitor, at their address
     visitor.query_params["visitor"] = "another-visitor"
     visitor.switch_page("views/finetune.py").run()
+    assert any(b.label == "Cancel" for b in visitor.button)  # going: its name, progress and Cancel, for its maker
+    assert any("page-states" in h.value for h in visitor.subheader)
+    run = wait(TRAINER, timeout=600)
+    at.run()
+    assert run.state == "done" and not at.success and not at.toggle  # nor what it scored, nor a toggle to use it
+    assert not any("page-states" in c.value for c in at.sidebar.caption)
+    assert not next(b for b in at.button if b.label == "Start training").disabled
+    assert json.loads((tmp_path / "adapters" / "page-states" / "manifest.json").read_text())["made_by"] == "another-visitor"
+    visitor.run()
+    assert any("Saved and attached page-states" in s.value for s in visitor.success)
+    assert visitor.get("vega_lite_chart")  # its loss curve, which the other session was not shown
     assert any(t.label == "Use page-states in my Fine-tuned and Hybrid columns" for t in visitor.toggle)
     assert any("page-states" in c.value for c in visitor.sidebar.caption)
     assert any(b.label == "Delete" for b in visitor.button)

@@ -96,7 +96,15 @@ if st.button("Start training", type="primary", disabled=not pairs or busy):
     except (Busy, ValueError) as err:
         st.error(str(err), icon=":material/error:")
     st.rerun()
-if busy and run is not None:
+
+
+def theirs(run) -> bool:
+    """Another visitor's run: what it is called, learns and scores is theirs; this page only says the one
+    training slot is taken, and for how long."""
+    return run.made_by not in ("", session.visitor())
+
+
+if busy and run is not None and not theirs(run):
     st.info(f"Training {run.name} is under way on this server; a second one waits until it ends.",
             icon=":material/hourglass_top:")
 
@@ -105,6 +113,16 @@ if busy and run is not None:
 def progress() -> None:
     run = TRAINER.run
     if run is None:
+        return
+    if theirs(run):
+        if run.active:
+            left = (f"about {max(run.remaining_s / 60, 1):.0f} min left" if run.remaining_s is not None else
+                    "evaluating what it learned" if run.state == "evaluating" else "preparing")
+            st.info(f"Another visitor's training run is under way on this server ({left}); this server trains one "
+                    "at a time, so yours can start when it ends.", icon=":material/hourglass_top:")
+        elif st.session_state.get("drawn_busy"):  # it ended: Start is offered again
+            st.session_state.drawn_busy = False
+            st.rerun(scope="app")
         return
     st.subheader(f"{run.name} · {run.preset}")
     if run.total:
