@@ -23,9 +23,8 @@ source = st.radio("Train on", SOURCES, horizontal=True, key="ft-source")
 if source == "Pairs drafted from my documents":
     kb = session.knowledge_base()
     drafted = draft_pairs(kb.corpus.documents.values()) if kb else []
-    st.caption(f"{len(drafted)} pairs drafted from this session's documents: each heading that asks a question, "
-               "with the opening of its section as the answer. Review them: fix, add or delete rows (select a row "
-               "and press Delete) before training; nothing is trained on unseen.")
+    counted = st.empty()  # filled once the table, as the user has edited it, is known
+    count = len(drafted)
     drafted = drafted or [{"question": "", "answer": "", "document": ""}]
     version = kb.corpus.version if kb else None
     # The table as the user left it is drawn again on return (the editor's own state goes with the page);
@@ -41,6 +40,10 @@ if source == "Pairs drafted from my documents":
     rows = [(f"row {i}" if pd.notna(i) else "a new row",
              {"question": str(r.get("question") or ""), "answer": str(r.get("answer") or "")})
             for i, r in table.iterrows() if (r.get("question") or r.get("answer"))]
+    now = f" ({len(rows)} in the table as you edited it)" if len(rows) != count else ""
+    counted.caption(f"{count} pairs drafted from this session's documents{now}: each heading that asks a "
+                    "question, with the opening of its section as the answer. Review them: fix, add or delete rows "
+                    "(select a row and press Delete) before training; nothing is trained on unseen.")
     pairs = None
     try:
         pairs = check_pairs("The drafted pairs", rows)
