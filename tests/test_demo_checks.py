@@ -30,6 +30,9 @@ REFUND = get_edit("refund-window")
     ("24/7 chat", "always", "24/7"),
     ("within a year", "duration", ("days", 365.0)),
     ("call 1-800-555-0199", "number", "18005550199"),
+    ("within 5 miles", "measure", ("metres", 8046.72)),
+    ("an 8 km ride", "measure", ("metres", 8000.0)),
+    ("riders up to 120 kilograms", "measure", ("grams", 120000.0)),
 ])
 def test_a_claim_means_the_same_whatever_its_wording(text, kind, value):
     found = claims(text)
@@ -53,6 +56,12 @@ def test_grounding_marks_what_the_passages_hold_what_only_the_documents_hold_and
     assert [(c.claim.text, c.where, c.source) for c in result] == [
         ("two weeks", "passages", "Returns and refunds"), ("$75.00", "documents", "Shipping"), ("$9", "", "")]
     assert not result[2].supported
+
+
+def test_a_distance_is_not_backed_by_the_same_number_of_days():
+    passages = [("Delivery", "We deliver within 8 kilometres of the shop. Returns take 5 business days.")]
+    found = check("We deliver within 5 miles, or 8 km.", passages, [])
+    assert [(c.claim.text, c.where) for c in found] == [("5 miles", ""), ("8 km", "passages")]
 
 
 def test_a_figure_said_twice_is_checked_once():

@@ -1,5 +1,5 @@
-"""Is an answer grounded? Its concrete claims (amounts, durations, percentages, times, weekdays, other
-figures) checked against the passages it was given and the documents as they are now.
+"""Is an answer grounded? Its concrete claims (amounts, durations, percentages, times, weekdays,
+distances, weights and volumes, other figures) checked against the passages it was given and the documents as they are now.
 
 The check reads claims, not meaning: "two weeks" and "14 days" are one claim, "$75.00" and "$75" too.
 It cannot tell whether a figure found in the documents is about the same thing, nor check a claim that
@@ -22,6 +22,14 @@ WORD_NUMBERS = {
 # Durations in one unit each family, so "two weeks" meets "14 days" and "a year" meets "12 months".
 DAYS = {"day": 1, "business day": 1, "working day": 1, "week": 7, "month": 30, "year": 365}
 MINUTES = {"minute": 1, "hour": 60}
+# Distances, weights and volumes in one unit each ("5 miles" is a distance, not the figure 5 of "5 days").
+MEASURES = {
+    "mile": ("metres", 1609.344), "km": ("metres", 1000), "kilometre": ("metres", 1000), "metre": ("metres", 1),
+    "foot": ("metres", 0.3048), "feet": ("metres", 0.3048), "ft": ("metres", 0.3048), "inch": ("metres", 0.0254),
+    "cm": ("metres", 0.01), "kg": ("grams", 1000), "kilogram": ("grams", 1000), "gram": ("grams", 1),
+    "lb": ("grams", 453.59237), "litre": ("litres", 1), "gallon": ("litres", 3.785411784),
+}
+_MEASURE = r"(miles?|km|kilomet(?:re|er)s?|met(?:re|er)s?|feet|foot|ft|inch(?:es)?|cm|kg|kilograms?|grams?|lbs?|lit(?:re|er)s?|gallons?)"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 _NUMBER = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
@@ -33,6 +41,7 @@ _PATTERNS = [  # the order matters: the first pattern to claim a stretch of text
     ("percent", re.compile(rf"\b({_NUMBER})\s?(?:%|percent\b)", re.I)),
     ("always", re.compile(r"\b24\s?/\s?7\b|\baround the clock\b|\b24 hours a day\b", re.I)),
     ("time", re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s?([ap])\.?\s?m\b\.?|\b(noon|midnight)\b", re.I)),
+    ("measure", re.compile(rf"\b({_NUMBER}|{_WORD})[\s-]?{_MEASURE}(?!\w)", re.I)),
     ("duration", re.compile(rf"\b({_NUMBER}|{_WORD})[\s-]+{_UNIT}\b", re.I)),
     ("weekday", re.compile(r"\b(" + "|".join(WEEKDAYS) + r")s?\b", re.I)),
     ("figure", re.compile(rf"(?<![\w.$]){_NUMBER}(?![\w%]|\.\d)")),
@@ -42,8 +51,8 @@ _PATTERNS = [  # the order matters: the first pattern to claim a stretch of text
 @dataclass(frozen=True)
 class Claim:
     text: str          # as the answer wrote it
-    kind: str          # number (phone, order), amount, percent, always, time, duration, weekday or figure
-    value: object      # what it means, comparable across wordings: 14.0 days, 75.0 dollars, "friday"
+    kind: str          # number (phone, order), amount, percent, always, time, measure, duration, weekday or figure
+    value: object      # what it means, comparable across wordings: 14.0 days, 75.0 dollars, 8046.72 metres, "friday"
 
     @property
     def key(self) -> tuple:
@@ -79,6 +88,11 @@ def _value(kind: str, match: re.Match) -> object:
             return 12 * 60 if match.group(4).lower() == "noon" else 0
         hour = int(match.group(1)) % 12 + (12 if match.group(3).lower() == "p" else 0)
         return hour * 60 + int(match.group(2) or 0)
+    if kind == "measure":
+        unit = match.group(2).lower().replace("meter", "metre").replace("liter", "litre")
+        unit = {"inches": "inch", "lbs": "lb"}.get(unit, unit if unit in MEASURES else unit.rstrip("s"))
+        family, factor = MEASURES[unit]
+        return family, round(_number(match.group(1)) * factor, 3)
     if kind == "duration":
         amount, unit = _number(match.group(1)), match.group(2).lower()
         return ("days", amount * DAYS[unit]) if unit in DAYS else ("minutes", amount * MINUTES[unit])
@@ -152,7 +166,7 @@ def check(answer: str, passages: list[tuple[str, str]], documents: list[tuple[st
 
 
 WHAT_IT_CATCHES = (
-    "Each amount, duration, percentage, time and weekday the answer states is looked up in the passages it "
+    "Each amount, duration, percentage, time, weekday and distance (weight, volume) the answer states is looked up in the passages it "
     "was given and in the documents as they are now, whatever its wording (“two weeks” is “14 days”, "
     "“$75.00” is “$75”). It does not catch a claim without a figure, a figure taken from the wrong "
     "sentence (a “$50” about something else still counts as found), or a negation.")
