@@ -205,10 +205,13 @@ def test_pairs_drafted_from_documents_are_shown_for_review_before_training(engin
     assert at.radio(key="ft-source").value == "Pairs drafted from my documents"
     assert at.text_input(key="ft-name").value == "bike-voice" and at.text_input(key="ft-greeting-False").value == "Howdy!"
     assert list(at.dataframe[0].value["question"]) == [p["question"] for p in drafted]
-    at.session_state["drafted"] = {"edited_rows": {}, "added_rows": [], "deleted_rows": [0, 1]}  # two rows deleted
+    at.session_state["drafted"] = {"edited_rows": {}, "added_rows": [{"question": "Do you rent e-bikes?"}],
+                                   "deleted_rows": [0, 1]}  # two rows deleted, one added with no answer yet
     at.run()
-    assert any(f"{len(drafted)} pairs drafted from this session's documents ({len(drafted) - 2} in the table as you "
-               "edited it)" in c.value for c in at.caption)
+    assert any(f"{len(drafted)} pairs drafted from this session's documents ({len(drafted) - 1} rows in the table as "
+               "you edited it)" in c.value for c in at.caption)
+    assert any(f"row {len(drafted) + 1}: answer must be a non-empty string" in e.value for e in at.error)
+    assert next(b for b in at.button if b.label == "Start training").disabled
 
 
 def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engine, knowledge_parts, settings,

@@ -37,16 +37,19 @@ if source == "Pairs drafted from my documents":
                            num_rows="dynamic", hide_index=False, width="stretch", key="drafted",
                            column_config={"document": st.column_config.TextColumn("from", disabled=True)})
     st.session_state["drafted-kept"] = (version, table)
-    rows = [(f"row {i}" if pd.notna(i) else "a new row",
-             {"question": str(r.get("question") or ""), "answer": str(r.get("answer") or "")})
-            for i, r in table.iterrows() if (r.get("question") or r.get("answer"))]
-    now = f" ({len(rows)} in the table as you edited it)" if len(rows) != count else ""
+    def cell(value) -> str:  # a cell left empty reads None, or NaN in a row added to the table
+        return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+
+    rows = [(f"row {i}" if pd.notna(i) else "a new row", {"question": cell(r.get("question")), "answer": cell(r.get("answer"))})
+            for i, r in table.iterrows() if (cell(r.get("question")) or cell(r.get("answer")))]
+    edited = not table.equals(pd.DataFrame(drafted, index=pd.RangeIndex(1, len(drafted) + 1)))
+    now = f" ({len(rows)} rows in the table as you edited it)" if edited and count else ""
     counted.caption(f"{count} pairs drafted from this session's documents{now}: each heading that asks a "
                     "question, with the opening of its section as the answer. Review them: fix, add or delete rows "
                     "(select a row and press Delete) before training; nothing is trained on unseen.")
     pairs = None
     try:
-        pairs = check_pairs("The drafted pairs", rows)
+        pairs = check_pairs("The drafted table", rows)
     except ValueError as err:
         st.error(str(err), icon=":material/error:")
 elif source == "A file of my own":
