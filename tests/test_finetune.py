@@ -241,12 +241,17 @@ def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engi
     assert not next(b for b in at.button if b.label == "Start training").disabled
     assert json.loads((tmp_path / "adapters" / "page-states" / "manifest.json").read_text())["made_by"] == "another-visitor"
     visitor.run()
-    assert any("Saved and attached page-states" in s.value for s in visitor.success)
+    assert any("Saved page-states. Switch it on below" in s.value for s in visitor.success)
     assert visitor.get("vega_lite_chart")  # its loss curve, which the other session was not shown
-    assert any(t.label == "Use page-states in my Fine-tuned and Hybrid columns" for t in visitor.toggle)
-    assert any("page-states" in c.value for c in visitor.sidebar.caption)
-    assert any(b.label == "Delete" for b in visitor.button)
-    delete_adapter(engine, "page-states")
+    assert any("larkspur-voice (in your columns)" in c.value for c in visitor.sidebar.caption)
+    next(t for t in visitor.toggle if t.label == "Use page-states in my Fine-tuned and Hybrid columns").set_value(True).run()
+    assert any("page-states (in your columns)" in c.value for c in visitor.sidebar.caption)
+    assert not any("larkspur-voice (in your columns)" in c.value for c in visitor.sidebar.caption)
+    next(b for b in visitor.button if b.label == "Delete").click().run()
+    assert "page-states" not in engine.adapters and not (tmp_path / "adapters" / "page-states").exists()
+    visitor.run()  # its result, scores and loss curve went with it
+    assert not visitor.success and not visitor.get("vega_lite_chart") and not visitor.toggle
+    assert any("larkspur-voice (in your columns)" in c.value for c in visitor.sidebar.caption)
 
     (tmp_path / "not-a-folder").write_text("a file where the adapters folder should be")
     TRAINER.start(settings.with_(adapters_dir=str(tmp_path / "not-a-folder" / "adapters")), "fails", PAIRS, TINY, VOICE)

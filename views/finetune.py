@@ -130,6 +130,8 @@ def progress() -> None:
             st.session_state.drawn_busy = False
             st.rerun(scope="app")
         return
+    if run.state == "done" and run.name not in pg.engine.adapters:
+        return  # deleted since: its loss curve and what it scored went with it
     st.subheader(f"{run.name} · {run.preset}")
     if run.total:
         remaining = f", about {run.remaining_s / 60:.1f} min left" if run.remaining_s is not None else ""
