@@ -124,9 +124,12 @@ def shown_adapters(engine) -> dict:
 def show_sync(report, later: bool = False) -> None:
     """The re-indexing's report as a toast: now, or (`later`) on the next run, for a page that reruns at once
     so the sidebar shows the new corpus."""
-    names = ", ".join(report.documents) or "nothing"
-    message = (f"Re-indexed {names}: {report.added} chunk(s) replaced ({report.embedded} embedded afresh), "
-               f"{report.deleted} removed, {report.kept} kept, in {report.ms:.0f} ms")
+    kb = st.session_state.get("kb")
+    titles = [kb.corpus.get(d).title if kb is not None and d in kb.corpus.documents else d for d in report.documents]
+    chunks = "chunk" if report.added == 1 else "chunks"
+    instead = f" in place of {report.deleted}" if report.deleted else ""
+    message = (f"Re-indexed {', '.join(titles) or 'nothing'}: {report.added} {chunks} written{instead} "
+               f"({report.embedded} embedded afresh), {report.kept} kept as they were, in {report.ms:.0f} ms")
     st.session_state.last_reindex_ms = report.ms  # the decision guide cites it
     if later:
         toast_later(message)

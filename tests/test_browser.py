@@ -115,7 +115,7 @@ def test_upload_a_pdf_and_a_word_file_ask_them_and_edit_the_pdf(server, browser,
     files = {"oakridge-returns.pdf": make.pdf(["Oakridge Bikes returns policy",
                                                "You may return a bike within 45 days of delivery for a full refund."]),
              "handbook.docx": make.docx("Oakridge staff handbook", {"Leave": "Staff get 27 days of leave."}),
-             "corrupt.pdf": b"%PDF-1.4 this is not a real PDF"}
+             "corrupt.pdf": b"%PDF-1.4 this is not a real PDF", "notes.xyz": b"a kind of file it cannot read"}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     page = browser.new_context(viewport={"width": 1600, "height": 1400}).new_page()
@@ -126,6 +126,7 @@ def test_upload_a_pdf_and_a_word_file_ask_them_and_edit_the_pdf(server, browser,
     expect(page.get_by_text("oakridge-returns.pdf: added")).to_be_visible(timeout=WAIT_MS)
     expect(page.get_by_text("handbook.docx: added")).to_be_visible()
     expect(page.get_by_text("corrupt.pdf could not be read as PDF")).to_be_visible()
+    expect(page.get_by_text("notes.xyz: .xyz is not a supported type")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "4-uploaded.png"), full_page=True)
 
     page.get_by_role("link", name="Playground").click()

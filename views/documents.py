@@ -3,7 +3,6 @@ import streamlit as st
 
 import session
 from backends import PREPARED_EDITS
-from backends.documents.convert import FORMATS
 
 st.title("Documents")
 kb = session.knowledge_base()
@@ -17,7 +16,9 @@ st.caption(f"Markdown, text, PDF, Word, PowerPoint or HTML, up to {settings.max_
            "session's documents only: nobody else sees them, and they are gone when you close the tab. A file "
            "uploaded again replaces its document.")
 with st.form("upload", clear_on_submit=True, border=False):
-    files = st.file_uploader("Files", type=[s.lstrip(".") for s in FORMATS], accept_multiple_files=True)
+    # any file is taken, so one of a type it cannot read is named with the types it can (a type filter
+    # would refuse it in the browser, unnamed, and keep it out of the results)
+    files = st.file_uploader("Files", accept_multiple_files=True)
     add = st.form_submit_button("Add to my documents", type="primary")
 if add and files:
     bars = [st.progress(0.0, text=f"{f.name}: waiting") for f in files]

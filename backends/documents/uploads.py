@@ -41,7 +41,7 @@ class FileResult:
         if self.error:
             return self.error
         verb = "replaced" if self.replaced else "added"
-        return (f"{self.name}: {verb}, {self.chars:,} characters, {self.chunks} chunks "
+        return (f"{self.name}: {verb}, {self.chars:,} characters, {self.chunks} chunk{'' if self.chunks == 1 else 's'} "
                 f"({self.added} new, {self.embedded} embedded afresh), {self.ms:.0f} ms")
 
 
