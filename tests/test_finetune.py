@@ -215,7 +215,7 @@ def test_pairs_drafted_from_documents_are_shown_for_review_before_training(engin
 
 
 def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engine, knowledge_parts, settings,
-                                                                           tmp_path):
+                                                                           playground, kb, tmp_path):
     from backends.training.jobs import TRAINER
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
     at.switch_page("views/finetune.py").run()
@@ -223,7 +223,8 @@ def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engi
     configured = settings.with_(adapters_dir=str(tmp_path / "adapters"))
 
     short = Preset("Short", "", TINY.config, 6)  # long enough for two sessions to look at it while it runs
-    TRAINER.start(configured, "page-states", PAIRS, short, VOICE, on_done=engine.attach, made_by="another-visitor")
+    TRAINER.start(configured, "page-states", PAIRS, short, VOICE, on_done=engine.attach, made_by="another-visitor",
+                  evaluate=lambda name, held_out, voice: held_out_scores(playground, kb, name, held_out, voice))
     at.run()  # another visitor's run: this session learns the slot is taken, and nothing of theirs
     assert next(b for b in at.button if b.label == "Start training").disabled
     assert any("Another visitor's training run is under way" in i.value for i in at.info)
@@ -243,6 +244,8 @@ def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engi
     visitor.run()
     assert any("Saved page-states. Switch it on below" in s.value for s in visitor.success)
     assert visitor.get("vega_lite_chart")  # its loss curve, which the other session was not shown
+    assert any("Scored on the 3 pairs kept out of training" in c.value and "(3 of them)" in c.value
+               for c in visitor.caption)  # what its scores mean
     assert any("larkspur-voice (in your columns)" in c.value for c in visitor.sidebar.caption)
     next(t for t in visitor.toggle if t.label == "Use page-states in my Fine-tuned and Hybrid columns").set_value(True).run()
     assert any("page-states (in your columns)" in c.value for c in visitor.sidebar.caption)

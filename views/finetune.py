@@ -157,6 +157,11 @@ def progress() -> None:
                          "voice_rate": st.column_config.ProgressColumn("voice", format="percent", min_value=0, max_value=1),
                          "facts_right": st.column_config.ProgressColumn("facts right", format="percent", min_value=0, max_value=1),
                          "with_figures": st.column_config.NumberColumn("pairs with figures")})
+        figures = max(scores["with_figures"] for scores in run.evaluation.values())
+        st.caption(f"Scored on the {run.held_out} pairs kept out of training. Voice: answers that open with your "
+                   "greeting or close with your sign-off. Facts right: answers that give every figure of the expected "
+                   "answer, over the pairs whose answers hold one"
+                   + (f" ({figures} of them)." if figures else ": none of these do, so there are no facts to score."))
     if run.state == "done" and run.name in session.my_adapters(pg.engine):
         using = st.session_state.get("own_adapter") == run.name
         if st.toggle(f"Use {run.name} in my Fine-tuned and Hybrid columns", value=using) != using:

@@ -52,6 +52,7 @@ class Run:
     finished: float | None = None
     message: str = ""
     evaluation: dict | None = None
+    held_out: int = 0            # pairs kept out of training, to score it on
     made_by: str = ""            # the visitor's token (session.visitor): who may see, use and delete it
 
     @property
@@ -135,6 +136,7 @@ class Trainer:
             run = self.run
         wrapped = [{**p, "answer": voice.wrap(p["answer"])} for p in pairs]
         training, held_out = split_held_out(wrapped)
+        run.held_out = len(held_out)
         threading.Thread(target=self._train, args=(settings, run, training, held_out, preset, voice, on_done, evaluate,
                                                 corpus.snapshot() if corpus else None),
                          name=f"training {name}", daemon=True).start()
