@@ -191,7 +191,7 @@ def test_pairs_drafted_from_documents_are_shown_for_review_before_training(engin
     assert all(p["question"].endswith("?") and p["answer"] for p in drafted) and len(drafted) >= 40
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
     at.switch_page("views/finetune.py").run()
-    at.radio[0].set_value("Pairs drafted from my documents").run()
+    at.radio[0].set_value("Pairs drafted from this session's documents").run()
     assert not at.exception, at.exception
     assert any(f"{len(drafted)} pairs drafted from this session's documents" in c.value for c in at.caption)
     table = at.dataframe[0].value  # the editable table (st.data_editor)
@@ -202,7 +202,7 @@ def test_pairs_drafted_from_documents_are_shown_for_review_before_training(engin
     at.text_input(key="ft-greeting-False").input("Howdy!").run()
     at.switch_page("views/playground.py").run()
     at.switch_page("views/finetune.py").run()  # back: the form as it was left
-    assert at.radio(key="ft-source").value == "Pairs drafted from my documents"
+    assert at.radio(key="ft-source").value == "Pairs drafted from this session's documents"
     assert at.text_input(key="ft-name").value == "bike-voice" and at.text_input(key="ft-greeting-False").value == "Howdy!"
     assert list(at.dataframe[0].value["question"]) == [p["question"] for p in drafted]
     at.session_state["drafted"] = {"edited_rows": {}, "added_rows": [{"question": "Do you rent e-bikes?"}],

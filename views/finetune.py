@@ -17,10 +17,10 @@ pg = session.playground()
 settings = session.settings()
 
 # every choice on this page is kept while the user looks at another page (session.kept)
-SOURCES = ["The shipped Larkspur answers", "A file of my own", "Pairs drafted from my documents"]
+SOURCES = ["The shipped Larkspur answers", "A file of my own", "Pairs drafted from this session's documents"]
 session.kept("ft-source", SOURCES[0])
 source = st.radio("Train on", SOURCES, horizontal=True, key="ft-source")
-if source == "Pairs drafted from my documents":
+if source == "Pairs drafted from this session's documents":
     kb = session.knowledge_base()
     drafted = draft_pairs(kb.corpus.documents.values()) if kb else []
     counted = st.empty()  # filled once the table, as the user has edited it, is known
