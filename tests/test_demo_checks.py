@@ -126,6 +126,7 @@ def test_a_comparison_downloads_what_the_screen_shows_as_markdown_json_and_csv()
     markdown = comparison.to_markdown()
     assert "**Verdict:** followed the edit: 30 days → 14 days" in markdown
     assert "Claim “$20”: not in the passages or the documents" in markdown and "Source: Returns and refunds, version 2" in markdown
+    assert "Claim “30 days”: not in the documents" in markdown  # Base's, which was given no passages
     data = json.loads(comparison.to_json())
     rag = data["columns"][1]
     assert rag["before"]["text"] == "You have 30 days." and rag["after"]["text"] == "You have 14 days, or $20."

@@ -145,7 +145,8 @@ class Comparison:
                     lines.append(f"- Source: {s.title}, version {s.version}, score {s.score:.2f}")
                 for c in item.claims:
                     where = {"passages": f"in the passages ({c.source})", "documents": f"in the documents ({c.source})"}
-                    lines.append(f"- Claim “{c.claim.text}”: {where.get(c.where, 'not in the passages or the documents')}")
+                    nowhere = "not in the passages or the documents" if a.sources else "not in the documents"
+                    lines.append(f"- Claim “{c.claim.text}”: {where.get(c.where, nowhere)}")
                 rate = f", {split.tokens_per_s} tokens/s" if split.tokens_per_s else ""
                 lines += [f"- Time: retrieval {split.retrieval_ms:.0f} ms, reading the prompt {split.reading_ms:.0f} ms, "
                           f"generating {split.generating_ms:.0f} ms{rate}; {a.timings.prompt_tokens} prompt tokens", ""]
