@@ -113,7 +113,7 @@ def render_answer(item: Checked, kb: KnowledgeBase | None, phase: str = "now", o
         return
     if answer.note:
         st.info(answer.note)
-    note = stale_note(answer) if phase == "now" else None
+    note = stale_note(answer) if phase == "now" and other is None else None  # before and after: once, above both
     if note:
         st.caption(note[0], help=note[1])
     with st.container(border=True, key=f"answer-{_slug(answer.backend)}-{phase}"):  # the key lets a browser test find it
@@ -197,6 +197,9 @@ def draw(comparison: Comparison, bodies: dict, kb: KnowledgeBase | None) -> None
                 v = comparison.verdicts[name]
                 colour = VERDICT_COLOURS[v.kind]  # coloured text on its tint, as a badge, but it wraps in a narrow column
                 st.markdown(f":{colour}-background[:{colour}[{_text(v.line)}]]")
+            note = stale_note(item.answer)  # what the adapter learned, which holds for both halves
+            if note:
+                st.caption(note[0], help=note[1])
             left, right = _before_and_after()
             with left:
                 st.markdown("**Before the edit**")
