@@ -35,7 +35,10 @@ if source == "Pairs drafted from this session's documents":
                                             pd.DataFrame(drafted, index=pd.RangeIndex(1, len(drafted) + 1)))
     table = st.data_editor(st.session_state["drafted-base"][1],  # its index: the row numbers messages name
                            num_rows="dynamic", hide_index=False, width="stretch", key="drafted",
-                           column_config={"document": st.column_config.TextColumn("from", disabled=True)})
+                           column_config={  # fixed widths: a long answer would push "from" out of sight
+                               "question": st.column_config.TextColumn("question", width="medium"),
+                               "answer": st.column_config.TextColumn("answer", width="large"),
+                               "document": st.column_config.TextColumn("from", disabled=True, width="small")})
     st.session_state["drafted-kept"] = (version, table)
     def cell(value) -> str:  # a cell left empty reads None, or NaN in a row added to the table
         return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
