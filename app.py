@@ -23,7 +23,8 @@ with st.sidebar:
     st.caption("**Model**: " + pg.engine.label)
     used = {pg.settings.adapter, pg.settings.hybrid_adapter}
     for name, info in session.shown_adapters(pg.engine).items():
-        st.caption(f"**Adapter** {name}{' (in your columns)' if name in used else ''}: trained on {Learned.of(info).words}",
+        mark = " (in your columns)" if name in used else ""
+        st.caption(f"**Adapter** {name}{mark}: trained on {Learned.of(info).words}",
                    help=f"It learned corpus version {info.corpus_version}.")
     for name, problem in pg.engine.problems.items():
         st.caption(f"**Adapter** {name}: not installed")

@@ -40,11 +40,12 @@ if source == "Pairs drafted from this session's documents":
                                "answer": st.column_config.TextColumn("answer", width="large"),
                                "document": st.column_config.TextColumn("from", disabled=True, width="small")})
     st.session_state["drafted-kept"] = (version, table)
+
     def cell(value) -> str:  # a cell left empty reads None, or NaN in a row added to the table
         return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
 
-    rows = [(f"row {i}" if pd.notna(i) else "a new row", {"question": cell(r.get("question")), "answer": cell(r.get("answer"))})
-            for i, r in table.iterrows() if (cell(r.get("question")) or cell(r.get("answer")))]
+    rows = [(f"row {i}" if pd.notna(i) else "a new row", {f: cell(r.get(f)) for f in ("question", "answer")})
+            for i, r in table.iterrows() if cell(r.get("question")) or cell(r.get("answer"))]
     edited = not table.equals(pd.DataFrame(drafted, index=pd.RangeIndex(1, len(drafted) + 1)))
     now = f" ({len(rows)} rows in the table as you edited it)" if edited and count else ""
     counted.caption(f"{count} pairs drafted from this session's documents{now}: each heading that asks a "

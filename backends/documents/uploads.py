@@ -41,7 +41,8 @@ class FileResult:
         if self.error:
             return self.error
         verb = "replaced" if self.replaced else "added"
-        return (f"{self.name}: {verb}, {self.chars:,} characters, {self.chunks} chunk{'' if self.chunks == 1 else 's'} "
+        chunks = "chunk" if self.chunks == 1 else "chunks"
+        return (f"{self.name}: {verb}, {self.chars:,} characters, {self.chunks} {chunks} "
                 f"({self.added} new, {self.embedded} embedded afresh), {self.ms:.0f} ms")
 
 

@@ -1,5 +1,6 @@
 """Is an answer grounded? Its concrete claims (amounts, durations, percentages, times, weekdays,
-distances, weights and volumes, other figures) checked against the passages it was given and the documents as they are now.
+distances, weights and volumes, other figures) checked against the passages it was given and the
+documents as they are now.
 
 The check reads claims, not meaning: "two weeks" and "14 days" are one claim, "$75.00" and "$75" too.
 It cannot tell whether a figure found in the documents is about the same thing, nor check a claim that
@@ -29,7 +30,8 @@ MEASURES = {
     "cm": ("metres", 0.01), "kg": ("grams", 1000), "kilogram": ("grams", 1000), "gram": ("grams", 1),
     "lb": ("grams", 453.59237), "litre": ("litres", 1), "gallon": ("litres", 3.785411784),
 }
-_MEASURE = r"(miles?|km|kilomet(?:re|er)s?|met(?:re|er)s?|feet|foot|ft|inch(?:es)?|cm|kg|kilograms?|grams?|lbs?|lit(?:re|er)s?|gallons?)"
+_MEASURE = (r"(miles?|km|kilomet(?:re|er)s?|met(?:re|er)s?|feet|foot|ft|inch(?:es)?|cm|kg|kilograms?|grams?|lbs?"
+            r"|lit(?:re|er)s?|gallons?)")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 _NUMBER = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
@@ -166,9 +168,9 @@ def check(answer: str, passages: list[tuple[str, str]], documents: list[tuple[st
 
 
 WHAT_IT_CATCHES = (
-    "Each amount, duration, percentage, time, weekday and distance (weight, volume) the answer states is looked up in the passages it "
-    "was given and in the documents as they are now, whatever its wording (“two weeks” is “14 days”, "
-    "“$75.00” is “$75”). It does not catch a claim without a figure, a figure taken from the wrong "
+    "Each amount, duration, percentage, time, weekday and distance (weight, volume) the answer states is "
+    "looked up in the passages it was given and in the documents as they are now, whatever its wording "
+    "(“two weeks” is “14 days”, “$75.00” is “$75”). It does not catch a claim without a figure, a figure taken from the wrong "
     "sentence (a “$50” about something else still counts as found), or a negation.")
 
 

@@ -176,7 +176,8 @@ class Trainer:
                 run.evaluation = evaluate(run.name, held_out, voice)
                 manifest["held_out"] = {"pairs": len(held_out), **run.evaluation}
                 (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-            run.state, run.message = "done", f"Saved {run.name}. Switch it on below to answer with it in your Fine-tuned and Hybrid columns."
+            run.state, run.message = "done", (f"Saved {run.name}. Switch it on below to answer with it in your "
+                                              "Fine-tuned and Hybrid columns.")
         except Cancelled as stop:
             run.state, run.message = "cancelled", str(stop)
         except Exception as err:  # a failed run is reported on its page, never half-saved
