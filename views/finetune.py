@@ -4,7 +4,7 @@ import streamlit as st
 
 import session
 from backends.training import DATA_DIR, read_jsonl
-from backends.training.jobs import PRESETS, TRAINER, Busy, delete_adapter, held_out_scores
+from backends.training.jobs import PRESETS, TRAINER, Busy, belongs, delete_adapter, held_out_scores
 from backends.training.pairs import Voice, check_pairs, draft_pairs, parse_pairs
 
 st.title("Fine-tune")
@@ -25,14 +25,14 @@ if source == "Pairs drafted from this session's documents":
     drafted = draft_pairs(kb.corpus.documents.values()) if kb else []
     counted = st.empty()  # filled once the table, as the user has edited it, is known
     count = len(drafted)
-    drafted = drafted or [{"question": "", "answer": "", "document": ""}]
+    drafted = pd.DataFrame(drafted or [{"question": "", "answer": "", "document": ""}])
+    drafted.index = pd.RangeIndex(1, len(drafted) + 1)  # the row numbers its messages name
     version = kb.corpus.version if kb else None
     # The table as the user left it is drawn again on return (the editor's own state goes with the page);
     # while the page is shown, the editor keeps its edits on the table it started from.
     if "drafted" not in st.session_state or st.session_state.get("drafted-base", (None,))[0] != version:
         left_as = st.session_state.get("drafted-kept", (None,))
-        st.session_state["drafted-base"] = (version, left_as[1] if left_as[0] == version else
-                                            pd.DataFrame(drafted, index=pd.RangeIndex(1, len(drafted) + 1)))
+        st.session_state["drafted-base"] = (version, left_as[1] if left_as[0] == version else drafted)
     table = st.data_editor(st.session_state["drafted-base"][1],  # its index: the row numbers messages name
                            num_rows="dynamic", hide_index=False, width="stretch", key="drafted",
                            column_config={  # fixed widths: a long answer would push "from" out of sight
@@ -46,7 +46,7 @@ if source == "Pairs drafted from this session's documents":
 
     rows = [(f"row {i}" if pd.notna(i) else "a new row", {f: cell(r.get(f)) for f in ("question", "answer")})
             for i, r in table.iterrows() if cell(r.get("question")) or cell(r.get("answer"))]
-    edited = not table.equals(pd.DataFrame(drafted, index=pd.RangeIndex(1, len(drafted) + 1)))
+    edited = not table.equals(drafted)
     now = f" ({len(rows)} rows in the table as you edited it)" if edited and count else ""
     counted.caption(f"{count} pairs drafted from this session's documents{now}: each heading that asks a "
                     "question, with the opening of its section as the answer. Review them: fix, add or delete rows "
@@ -106,15 +106,8 @@ if st.button("Start training", type="primary", disabled=not pairs or busy):
     except (Busy, ValueError) as err:
         st.error(str(err), icon=":material/error:")
     st.rerun()
-
-
-def theirs(run) -> bool:
-    """Another visitor's run: what it is called, learns and scores is theirs; this page only says the one
-    training slot is taken, and for how long."""
-    return run.made_by not in ("", session.visitor())
-
-
-if busy and run is not None and not theirs(run):
+own_run = run is not None and belongs(run.made_by, session.visitor())  # another's name, curve and scores are theirs
+if busy and own_run:
     st.info(f"Training {run.name} is under way on this server; a second one waits until it ends.",
             icon=":material/hourglass_top:")
 
@@ -124,15 +117,15 @@ def progress() -> None:
     run = TRAINER.run
     if run is None:
         return
-    if theirs(run):
+    if not run.active and st.session_state.get("drawn_busy"):  # drawn while it ran: Start, the sidebar catch up
+        st.session_state.drawn_busy = False
+        st.rerun(scope="app")
+    if not belongs(run.made_by, session.visitor()):  # another visitor's: only that the slot is taken, and how long
         if run.active:
             left = (f"about {max(run.remaining_s / 60, 1):.0f} min left" if run.remaining_s is not None else
                     "evaluating what it learned" if run.state == "evaluating" else "preparing")
             st.info(f"Another visitor's training run is under way on this server ({left}); this server trains one "
                     "at a time, so yours can start when it ends.", icon=":material/hourglass_top:")
-        elif st.session_state.get("drawn_busy"):  # it ended: Start is offered again
-            st.session_state.drawn_busy = False
-            st.rerun(scope="app")
         return
     if run.state == "done" and run.name not in pg.engine.adapters:
         return  # deleted since: its loss curve and what it scored went with it
@@ -151,9 +144,6 @@ def progress() -> None:
         if st.button("Cancel", icon=":material/stop:"):
             TRAINER.cancel()
         return
-    if st.session_state.get("drawn_busy"):  # drawn while it ran: the page (Start, the sidebar's adapters) catches up
-        st.session_state.drawn_busy = False
-        st.rerun(scope="app")
     (st.success if run.state == "done" else st.warning)(run.message)
     if run.evaluation:
         st.dataframe(pd.DataFrame([{"column": column, **scores} for column, scores in run.evaluation.items()]),

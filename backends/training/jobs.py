@@ -77,11 +77,17 @@ class Busy(ValueError):
 MADE_IN_APP = "the app's Fine-tune page"
 
 
+def belongs(maker: str, visitor: str) -> bool:
+    """Whether a run or an adapter made by `maker` (a visitor's token) is `visitor`'s to see, use and
+    delete: its maker's alone; one that recorded no maker (older adapters, the command line) everyone's."""
+    return not maker or maker == visitor
+
+
 def made_in_app(engine, visitor: str | None = None) -> list[str]:
     """The attached adapters the Fine-tune page made (the only ones it may delete); given a visitor's
-    token, those that visitor made (and those made before adapters recorded their maker)."""
+    token, those that belong to that visitor."""
     return [name for name, info in engine.adapters.items() if info.manifest.get("made_in") == MADE_IN_APP
-            and (visitor is None or info.manifest.get("made_by", visitor) == visitor)]
+            and (visitor is None or belongs(info.manifest.get("made_by", ""), visitor))]
 
 
 def delete_adapter(engine, name: str) -> None:
