@@ -98,6 +98,16 @@ def test_the_verdict_says_why_a_column_stayed_stale():
     assert "did not mention it" in verdict("Returns are easy.", "Returns are easy.", REFUND, True, False).line
 
 
+def test_an_answer_that_follows_the_edit_but_makes_up_another_figure_is_not_called_plainly_right():
+    made_up = verdict("You have 30 days.", "You have 14 days, so 4 * 80 km = 320 km.", REFUND, True, False,
+                      guesses=["320 km", "4", "320 km"])
+    assert made_up.kind == "guessed"
+    assert made_up.line == "followed the edit: 30 days → 14 days, but also gives 320 km, 4, which no document holds"
+    assert verdict("You have 30 days.", "You have 14 days.", REFUND, True, False, guesses=[]).kind == "followed"
+    stale = verdict("You have 30 days.", "You have 30 days, or $20.", REFUND, True, False, guesses=["$20"])
+    assert stale.kind == "stale"  # a stale answer is stale, made-up figure or not
+
+
 def test_an_amount_edit_accepts_cents_and_an_edit_without_figures_compares_its_words():
     shipping = get_edit("free-shipping")
     assert verdict("Over $50.", "Free over $75.00.", shipping, True, False).kind == "followed"
@@ -118,19 +128,20 @@ def test_a_comparison_downloads_what_the_screen_shows_as_markdown_json_and_csv()
                             total_ms=1412.0, new_tokens=21, prompt_tokens=300)],
                     [("Returns and refunds", "Returns within 14 days of delivery.")])
     comparison = Comparison.of("How long?", after, "v2", REFUND, before)
-    assert comparison.verdicts["RAG"].kind == "followed" and comparison.verdicts["Base"].kind == "stale"
+    assert comparison.verdicts["RAG"].kind == "guessed" and comparison.verdicts["Base"].kind == "stale"
     assert [c.claim.text for c in comparison.answers[1].unsupported] == ["$20"]
     split = time_split(comparison.answers[1].answer)
     assert (split.retrieval_ms, split.reading_ms, split.generating_ms, split.tokens_per_s) == (12.0, 400.0, 1000.0, 21.0)
 
     markdown = comparison.to_markdown()
-    assert "**Verdict:** followed the edit: 30 days → 14 days" in markdown
+    assert ("**Verdict:** followed the edit: 30 days → 14 days, but also gives $20, which no document holds"
+            in markdown)  # the new figure beside a made-up one is not plainly right
     assert "Claim “$20”: not in the passages or the documents" in markdown and "Source: Returns and refunds, version 2" in markdown
     assert "Claim “30 days”: not in the documents" in markdown  # Base's, which was given no passages
     data = json.loads(comparison.to_json())
     rag = data["columns"][1]
     assert rag["before"]["text"] == "You have 30 days." and rag["after"]["text"] == "You have 14 days, or $20."
-    assert rag["verdict"]["kind"] == "followed" and rag["after"]["time_split"]["retrieval_ms"] == 12.0
+    assert rag["verdict"]["kind"] == "guessed" and rag["after"]["time_split"]["retrieval_ms"] == 12.0
     rows = list(csv.DictReader(io.StringIO(comparison.to_csv())))
     assert [(r["column"], r["phase"]) for r in rows] == [("Base", "before"), ("Base", "after"), ("RAG", "before"),
                                                          ("RAG", "after")]

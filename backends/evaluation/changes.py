@@ -41,7 +41,8 @@ def side(pieces: list[Piece], which: str) -> list[Piece]:
 
 @dataclass(frozen=True)
 class Verdict:
-    kind: str    # "followed", "stale", "both", "silent" or "unchanged" (nothing of the edit either time)
+    kind: str    # "followed", "guessed" (followed, with a figure no document holds), "stale", "both", "silent"
+    #              or "unchanged" (nothing of the edit either time)
     line: str
 
 
@@ -82,15 +83,21 @@ def _words_changed(edit: PolicyEdit) -> tuple[str, str]:
 
 
 def verdict(before: str, after: str, edit: PolicyEdit, uses_retrieval: bool, learned_before_edit: bool,
-            retrieved_edited: bool | None = None) -> Verdict:
+            retrieved_edited: bool | None = None, guesses: list[str] = ()) -> Verdict:
     """Did the after answer follow the edit? `learned_before_edit`: the column's adapter learned the
-    documents before this edit; `retrieved_edited`: the edited document was among its passages."""
+    documents before this edit; `retrieved_edited`: the edited document was among its passages;
+    `guesses`: the after answer's figures that neither its passages nor the documents hold, so that
+    an answer giving the new figure beside a made-up one is not called plainly right."""
     took_out, put_in = _changed(edit)
     old_words, new_words = _words_changed(edit)
     old_said, new_said = _says(after, took_out, old_words), _says(after, put_in, new_words)
     old_text, new_text = _phrase(took_out, old_words), _phrase(put_in, new_words)
     if new_said and not old_said:
-        return Verdict("followed", f"followed the edit: {old_text} → {new_text}{_in_own_words(after, put_in)}")
+        line = f"followed the edit: {old_text} → {new_text}{_in_own_words(after, put_in)}"
+        if guesses:
+            made_up = ", ".join(dict.fromkeys(guesses))
+            return Verdict("guessed", f"{line}, but also gives {made_up}, which no document holds")
+        return Verdict("followed", line)
     if old_said and new_said:
         return Verdict("both", f"gives both the old {old_text} and the new {new_text}")
     if old_said:

@@ -70,7 +70,8 @@ class Comparison:
                 backend = get_backend(a.backend)
                 verdicts[a.backend] = verdict(
                     b.text, a.text, edit, backend.uses_retrieval, a.stale,
-                    any(s.doc_id == edit.doc_id for s in a.sources) if backend.uses_retrieval else None)
+                    any(s.doc_id == edit.doc_id for s in a.sources) if backend.uses_retrieval else None,
+                    [c.claim.text for c in now.unsupported])
         return cls(question, answers, corpus_version, edit, before, verdicts)
 
     def before_of(self, backend: str) -> Checked | None:

@@ -84,7 +84,7 @@ def describe_verdicts(comparison: Comparison) -> str:
         parts.append(f"{_list(groups['followed'])} followed the edit")
     for name in groups.get("stale", []):
         parts.append(f"{name} {comparison.verdicts[name].line}")
-    for kind in ("both", "silent", "unchanged"):
+    for kind in ("guessed", "both", "silent", "unchanged"):
         for name in groups.get(kind, []):
             parts.append(f"{name} {comparison.verdicts[name].line}")
     return ("; ".join(parts) + ".") if parts else "No column answered both times."
