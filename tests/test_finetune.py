@@ -58,11 +58,17 @@ def test_every_bad_row_is_named_at_once_with_the_question_it_repeats():
     message = str(caught.value)
     assert message.startswith("8 pairs need fixing: p.jsonl line 13: the same question as p.jsonl line 1 "
                               "(“How many bikes can I rent on day 0?”)") and message.endswith("; and 3 more.")
+
+
+def test_pairs_are_drafted_from_question_headings_in_plain_words():
     documents = [Document("a", "A", "# A\n\n## Can I cancel?\n\nYes, up to a day before."),
                  Document("b", "B", "# B\n\n## Can I  cancel?\n\nNo.\n\n## Who pays?\n\nYou do.")]
     assert draft_pairs(documents) == [  # a question two documents ask is drafted once, from the first
         {"question": "Can I cancel?", "answer": "Yes, up to a day before.", "document": "A"},
         {"question": "Who pays?", "answer": "You do.", "document": "B"}]
+    listed = Document("c", "C", "## Where are you?\n\nTwo **stores**, see [the map](https://x.example/map):\n\n"
+                                "- **Bend:** on `Wall Street`\n- *Hood River*\n\n## Next")
+    assert draft_pairs([listed])[0]["answer"] == "Two stores, see the map: Bend: on Wall Street; Hood River."  # no Markdown
 
 
 def test_a_voice_wraps_answers_and_a_slice_is_held_out():

@@ -8,6 +8,7 @@ what fine-tuning teaches shows at once; a held-out slice is kept out of training
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 
 from ..user_files import csv_rows, json_lines, text_of
@@ -109,7 +110,7 @@ def draft_pairs(documents) -> list[dict]:
     """Pairs drafted from documents written as questions and answers: each heading that asks a question
     (ends with "?"), with the first paragraph of its section as the answer; a question two documents ask
     is drafted from the first. A draft to review and fix before training, never trained on unseen."""
-    drafted, asked = [], set()
+    drafted, asked = [], set()  # answers in plain words: a reply does not carry the page's Markdown
     for doc in documents:
         heading, paragraphs = None, []
         for block in [b.strip() for b in doc.text.split("\n\n")] + ["# end"]:
@@ -125,5 +126,33 @@ def draft_pairs(documents) -> list[dict]:
                 text = block.lstrip("#").strip()
                 heading, paragraphs = (text if text.endswith("?") else None), []
             elif heading and block:
-                paragraphs.append(" ".join(block.split()))
+                paragraphs.append(_plain(block))
     return drafted
+
+
+_ITEM = re.compile(r"\s*(?:[-*+]|\d+[.)])\s+(.*)")
+
+
+def _plain(block: str) -> str:
+    """A Markdown paragraph or list as a reply would say it: emphasis, code marks and link targets
+    taken out, list items run on after one another ("Two stores: Bend; Hood River.")."""
+    parts: list[tuple[bool, str]] = []
+    for line in block.splitlines():
+        item = _ITEM.match(line)
+        text = " ".join(_inline(item.group(1) if item else line).split())
+        if text:
+            parts.append((bool(item), text))
+    said = ""
+    for i, (is_item, text) in enumerate(parts):
+        if i:
+            said += "; " if is_item and parts[i - 1][0] else " "
+        said += text
+    if parts and parts[-1][0] and said[-1] not in ".!?:":
+        said += "."
+    return said
+
+
+def _inline(text: str) -> str:
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)  # [words](address): the words
+    text = re.sub(r"\*\*|__|`", "", text)
+    return re.sub(r"(?<![\w*])[*_](\S(?:.*?\S)?)[*_](?![\w*])", r"\1", text)  # *one* or _one_ emphasised word(s)
