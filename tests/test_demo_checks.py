@@ -64,6 +64,14 @@ def test_a_distance_is_not_backed_by_the_same_number_of_days():
     assert [(c.claim.text, c.where) for c in found] == [("5 miles", ""), ("8 km", "passages")]
 
 
+def test_a_bare_figure_is_backed_by_a_duration_or_distance_holding_it_but_not_the_other_way():
+    passages = [("Rentals", "A half-day rental lasts 4 hours. Trails start within 2 km.")]
+    found = check("It lasts 4, within 2, or 3.", passages, [])
+    assert [(c.claim.text, c.where) for c in found] == [("4", "passages"), ("2", "passages"), ("3", "")]
+    assert [(c.claim.text, c.where) for c in check("It lasts 4 days.", [("R", "Bring 4 friends.")], [])] == [
+        ("4 days", "")]  # "4" alone does not back a duration
+
+
 def test_a_figure_said_twice_is_checked_once():
     assert len(check("30 days, yes, 30 days.", [], [("R", "30 days")])) == 1
 

@@ -129,13 +129,18 @@ def _a_rate(before: str) -> bool:
             or last.rstrip("s") in DAYS or last.rstrip("s") in MINUTES)
 
 
+_AMOUNT = re.compile(rf"{_NUMBER}|{_WORD}", re.I)
+
+
 def _keys(text: str) -> set[tuple]:
-    """The claim keys a text backs: "$75" in it backs a bare "75" too."""
+    """The claim keys a text backs: "$75" in it backs a bare "75" too, and "4 hours" a bare "4"."""
     keys = set()
     for claim in claims(text):
         keys.add(claim.key)
         if claim.kind != "figure" and isinstance(claim.value, (int, float)):
             keys.add(("figure", claim.value))
+        elif claim.kind in ("duration", "measure"):
+            keys.add(("figure", _number(_AMOUNT.match(claim.text).group(0))))
     return keys
 
 
