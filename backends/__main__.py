@@ -136,7 +136,7 @@ def _train(args, settings: Settings) -> int:
         print(f"step {step}/{total}  loss {loss:.3f}  {time.time() - started:.0f} s", flush=True)
 
     manifest = train_adapter(settings, out, config, progress, max_steps=args.steps or (preset.max_steps if preset else None),
-                             pairs=pairs)
+                             pairs=pairs, pairs_from=f"from {Path(args.data).name}" if args.data else "")
     print(f"saved {out} (final loss {manifest['final_loss']}, {manifest['training_seconds']} s)")
     if args.evaluate:
         from .evaluation import HELD_OUT, evaluate, format_table, load_questions

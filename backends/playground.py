@@ -188,10 +188,10 @@ class Learned:
 
     @classmethod
     def of(cls, info: AdapterInfo) -> "Learned":
-        listed = info.manifest.get("documents")
-        if isinstance(listed, list):
+        entries = info.manifest.get("documents")
+        if isinstance(entries, list):
             return cls(info.corpus_version, {d["id"]: (d.get("file") or d.get("title") or d["id"], d["digest"])
-                                             for d in listed if isinstance(d, dict) and "id" in d and "digest" in d})
+                                             for d in entries if isinstance(d, dict) and "id" in d and "digest" in d})
         if info.corpus_version == shipped_sample_version():  # the shipped adapter's manifest predates the list
             return cls(info.corpus_version, {d.doc_id: (d.title, d.digest) for d in shipped_sample().documents.values()})
         return cls(info.corpus_version, {})
@@ -205,11 +205,13 @@ class Learned:
         with_sample = all(self.documents.get(d, ("", ""))[1] == digest for d, digest in sample.items())
         names = [name for d, (name, _) in self.documents.items() if not (with_sample and d in sample)]
         if with_sample:  # the user's files beside the sample as shipped
-            return "the shipped documents" + (f" and {_listed(names)}" if names else "")
-        return _listed(names) if names else f"corpus {self.corpus_version}"
+            return "the shipped documents" + (f" and {listed(names)}" if names else "")
+        return listed(names) if names else f"corpus {self.corpus_version}"
 
     def since(self, corpus: Corpus) -> str:
-        """How these documents differ from what it learned, in words ("" where they do not, or it cannot tell)."""
+        """How these documents differ from what it learned, in words ("" where they do not, or it cannot tell).
+        A document it learned that these lack is "not among these documents": this session may never have
+        had it (another session, a restart), so nobody is told they removed it."""
         if not self.documents:
             return ""
         both = [d for d in corpus.documents if d in self.documents]
@@ -218,16 +220,16 @@ class Learned:
         changed = [corpus.get(d).title for d in both if corpus.get(d).digest != self.documents[d][1]]
         added = [corpus.get(d).title for d in corpus.documents if d not in self.documents]
         removed = [name for d, (name, _) in self.documents.items() if d not in corpus.documents]
-        parts = [f"{_listed(changed)} changed" if changed else "",
-                 f"{_listed(added)} {'was' if len(added) == 1 else 'were'} added" if added else "",
-                 f"{_listed(removed)} {'was' if len(removed) == 1 else 'were'} removed" if removed else ""]
-        return "since then " + "; ".join(filter(None, parts)) if any(parts) else ""
+        parts = [f"since then {listed(changed)} changed" if changed else "",
+                 f"it never saw {listed(added)}" if added else "",
+                 f"{listed(removed)} {'is' if len(removed) == 1 else 'are'} not among these documents" if removed else ""]
+        return "; ".join(filter(None, parts))
 
     def knows_any_of(self, doc_ids) -> bool:
         return any(d in self.documents for d in doc_ids)
 
 
-def _listed(names: list[str]) -> str:
+def listed(names: list[str]) -> str:
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
@@ -305,9 +307,11 @@ class Playground:
             learned = Learned.of(info) if info else None
             own = [d for d in kb.corpus.documents if kb.corpus.file_of(d)] if kb is not None else []
             if learned and own and not learned.knows_any_of(own):  # nobody should take its memory for theirs
+                reads_own = any(s.doc_id in own for s in answer.sources)
                 answer.note = (f"Its adapter {adapter} was trained on {learned.words}, not on your documents"
                                + (": its answer comes from that training." if not backend.uses_retrieval
-                                  else "; the passages are yours."))
+                                  else "; the passages are yours." if reads_own
+                                  else "; none of its passages is from your documents either."))
             answer.provenance = Provenance(self.engine.label, adapter, info.corpus_version if info else None,
                                            kb.index.corpus_version if kb else None,
                                            learned.words if learned else None,

@@ -69,6 +69,9 @@ def test_pairs_are_drafted_from_question_headings_in_plain_words():
     listed = Document("c", "C", "## Where are you?\n\nTwo **stores**, see [the map](https://x.example/map):\n\n"
                                 "- **Bend:** on `Wall Street`\n- *Hood River*\n\n## Next")
     assert draft_pairs([listed])[0]["answer"] == "Two stores, see the map: Bend: on Wall Street; Hood River."  # no Markdown
+    tight = Document("d", "D", "# D\n## Can I park?\nYes, for free.\nAll day.\n## Is it #1 in town?\nWe think so.")
+    assert [(p["question"], p["answer"]) for p in draft_pairs([tight])] == [  # no blank line after a heading
+        ("Can I park?", "Yes, for free. All day."), ("Is it #1 in town?", "We think so.")]
 
 
 def test_a_voice_wraps_answers_and_a_slice_is_held_out():
@@ -94,7 +97,7 @@ def test_a_run_trains_saves_attaches_and_scores_the_adapter_while_a_second_is_re
     kb.use_sample(False)
     run = trainer.start(configured, "Oakridge Voice", PAIRS, TINY, VOICE, on_done=engine.attach,
                         evaluate=lambda name, held_out, voice: held_out_scores(playground, kb, name, held_out, voice),
-                        corpus=kb.corpus)
+                        corpus=kb.corpus, pairs_from="from oakridge.jsonl")
     with pytest.raises(Busy, match="already training 'oakridge-voice'"):
         trainer.start(configured, "another", PAIRS, TINY, VOICE)
     run = wait(trainer)
@@ -104,7 +107,7 @@ def test_a_run_trains_saves_attaches_and_scores_the_adapter_while_a_second_is_re
     assert run.step == run.total == 2 and len(run.losses) == 2
     folder = tmp_path / "adapters" / "oakridge-voice"
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["loss_curve"] == [round(loss, 4) for loss in run.losses] and manifest["data"] == "9 pairs of the user's own"
+    assert manifest["loss_curve"] == [round(loss, 4) for loss in run.losses] and manifest["data"] == "9 pairs from oakridge.jsonl"
     assert set(manifest["held_out"]) == {"pairs", "Fine-tuned", "Hybrid"} and manifest["held_out"]["pairs"] == 3
     assert "oakridge-voice" in engine.adapters  # attached by name to the loaded model, no reload
     assert 0 <= run.evaluation["Fine-tuned"]["voice_rate"] <= 1 and run.evaluation["Hybrid"]["with_figures"] == 3
@@ -134,7 +137,10 @@ def test_what_an_adapter_learned_is_said_in_the_users_words():
     assert learned.words == "the shipped documents and bikeshop.md" and learned.since(corpus) == ""
     corpus.update("bikeshop", "# Pedalworks Bike Hire\n\nBikes for 7 days.")
     corpus.remove("shipping")
-    assert learned.since(corpus) == "since then Pedalworks Bike Hire (bikeshop.md) changed; Shipping was removed"
+    assert learned.since(corpus) == ("since then Pedalworks Bike Hire (bikeshop.md) changed; "
+                                     "Shipping is not among these documents")  # this session may never have had it
+    corpus.add("tents", "# Tents\n\nFor 4.", "tents.md")
+    assert learned.since(corpus).endswith("; it never saw Tents (tents.md); Shipping is not among these documents")
 
 
 def test_a_cancelled_run_leaves_no_adapter_anywhere(settings, tmp_path):
@@ -188,7 +194,7 @@ def test_train_from_the_command_line_on_a_file_then_ask_with_that_adapter(tmp_pa
         assert out.returncode == 2 and message in out.stderr
 
 
-def test_pairs_drafted_from_documents_are_shown_for_review_before_training(engine, knowledge_parts):
+def test_pairs_drafted_from_documents_are_shown_for_review_before_training(engine, knowledge_parts, settings):
     from backends import Corpus
     from backends.training.pairs import draft_pairs
     drafted = draft_pairs(Corpus.from_folder(ROOT / "sample_corpus").documents.values())
@@ -218,6 +224,11 @@ def test_pairs_drafted_from_documents_are_shown_for_review_before_training(engin
                "you edited it)" in c.value for c in at.caption)
     assert any(f"row {len(drafted) + 1}: answer must be a non-empty string" in e.value for e in at.error)
     assert next(b for b in at.button if b.label == "Start training").disabled
+    assert not at.warning  # every sample document asks questions in its headings
+    at.session_state["kb"].add_files([("notes.md", b"# Opening hours\n\nWe open at 9am daily.\n")], settings)
+    at.run()
+    assert any(w.value.startswith("No pairs from Opening hours (notes.md): no heading there asks a question")
+               for w in at.warning)  # an upload that gives no pairs is named, not silently left out
 
 
 def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engine, knowledge_parts, settings,

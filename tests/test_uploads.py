@@ -121,3 +121,12 @@ def test_two_sessions_never_see_each_others_uploads(settings, knowledge_parts):
     mine.add_files([("warranty.pdf", make.pdf([make.POLICY, "Frames carry a 7-year warranty."]))], settings)
     assert "warranty-pdf" in mine.corpus.documents and "warranty-pdf" not in theirs.corpus.documents
     assert all(s.doc_id != "warranty-pdf" for s in theirs.index.retrieve("Oakridge frame warranty years", 10)[0])
+
+
+def test_hybrid_says_whether_its_passages_are_the_users_when_its_adapter_never_learned_them(kb, settings, playground):
+    kb.add_files([("bikeshop.md", b"# Pedalworks Bike Hire\n\n## How long can I keep a bike?\n\nUp to 10 days.\n")], settings)
+    own, = playground.ask("How long can I keep a bike?", kb, ["Hybrid"], max_new_tokens=2)
+    assert own.sources[0].doc_id == "bikeshop" and own.note.endswith("not on your documents; the passages are yours.")
+    theirs, = playground.ask("How long do I have to return something?", kb, ["Hybrid"], max_new_tokens=2)
+    assert "bikeshop" not in {s.doc_id for s in theirs.sources}  # the sample's passages, kept beside the upload
+    assert theirs.note.endswith("not on your documents; none of its passages is from your documents either.")

@@ -3,9 +3,10 @@ import pandas as pd
 import streamlit as st
 
 import session
+from backends.playground import listed
 from backends.training import DATA_DIR, read_jsonl
 from backends.training.jobs import PRESETS, TRAINER, Busy, belongs, delete_adapter, held_out_scores
-from backends.training.pairs import Voice, check_pairs, draft_pairs, parse_pairs
+from backends.training.pairs import Voice, check_pairs, draft_pairs, parse_pairs, undrafted
 
 st.title("Fine-tune")
 st.caption("Fine-tuning changes how the model behaves: a LoRA adapter learns the answers you give it, in "
@@ -14,6 +15,7 @@ st.caption("Fine-tuning changes how the model behaves: a LoRA adapter learns the
            "it keeps going if you leave this page.")
 
 pg = session.playground()
+
 settings = session.settings()
 
 # every choice on this page is kept while the user looks at another page (session.kept)
@@ -25,6 +27,11 @@ if source == "Pairs drafted from this session's documents":
     drafted = draft_pairs(kb.corpus.documents.values()) if kb else []
     counted = st.empty()  # filled once the table, as the user has edited it, is known
     count = len(drafted)
+    none_from = undrafted(kb.corpus.documents.values(), drafted) if kb else []
+    if none_from:
+        st.warning(f"No pairs from {listed(none_from)}: no heading there asks a question (a heading ending "
+                   "with “?”, its answer below it). Add rows for it to the table, or train on a file of your own.",
+                   icon=":material/help:")
     drafted = pd.DataFrame(drafted or [{"question": "", "answer": "", "document": ""}])
     drafted.index = pd.RangeIndex(1, len(drafted) + 1)  # the row numbers its messages name
     version = kb.corpus.version if kb else None
@@ -51,7 +58,7 @@ if source == "Pairs drafted from this session's documents":
     counted.caption(f"{count} pairs drafted from this session's documents{now}: each heading that asks a "
                     "question, with the opening of its section as the answer. Review them: fix, add or delete rows "
                     "(select a row and press Delete) before training; nothing is trained on unseen.")
-    pairs = None
+    pairs, pairs_from = None, "drafted from this session's documents"
     try:
         pairs = check_pairs("The drafted table", rows)
     except ValueError as err:
@@ -61,7 +68,7 @@ elif source == "A file of my own":
                "`question` and `answer` columns; at least 8 pairs, each question once. A tenth of them (at least 3) is kept out of "
                "training, to evaluate the adapter on.")
     upload = st.file_uploader("Training pairs", type=["jsonl", "json", "csv"])
-    pairs = None
+    pairs, pairs_from = None, f"from {upload.name}" if upload is not None else ""
     if upload is not None:
         try:
             pairs = parse_pairs(upload.name, upload.getvalue())
@@ -69,6 +76,7 @@ elif source == "A file of my own":
             st.error(str(err), icon=":material/error:")
 else:
     pairs = [{"question": p["question"], "answer": p["answer"]} for p in read_jsonl(DATA_DIR / "voice_train.jsonl")]
+    pairs_from = "of the shipped Larkspur answers"
     st.caption(f"{len(pairs)} answers in the Larkspur brand voice, the data of `make adapter`.")
 
 shipped = source == "The shipped Larkspur answers"  # those answers already open and close in the Larkspur voice
@@ -102,7 +110,7 @@ if st.button("Start training", type="primary", disabled=not pairs or busy):
                       on_done=lambda adapter, folder: pg.engine.attach(adapter, folder),
                       evaluate=lambda adapter, held_out, v: held_out_scores(pg, kb, adapter, held_out, v),
                       corpus=kb.corpus if kb is not None and not shipped else None,  # it reads this session's passages
-                      made_by=session.visitor())
+                      made_by=session.visitor(), pairs_from=pairs_from)
     except (Busy, ValueError) as err:
         st.error(str(err), icon=":material/error:")
     st.rerun()
@@ -132,7 +140,8 @@ def progress() -> None:
     st.subheader(f"{run.name} · {run.preset}")
     if run.total:
         remaining = f", about {run.remaining_s / 60:.1f} min left" if run.remaining_s is not None else ""
-        st.progress(run.step / run.total, text=f"step {run.step} of {run.total} · {run.elapsed_s:.0f} s{remaining}")
+        spent = f"{run.elapsed_s:.0f} s so far" if run.active else f"{run.elapsed_s:.0f} s in all, scoring included"
+        st.progress(run.step / run.total, text=f"step {run.step} of {run.total} · {spent}{remaining}")
     elif run.active:
         st.progress(0.0, text=f"preparing the examples and the model · {run.elapsed_s:.0f} s")
     if run.losses:
@@ -150,7 +159,7 @@ def progress() -> None:
                      hide_index=True, column_config={
                          "voice_rate": st.column_config.ProgressColumn("voice", format="percent", min_value=0, max_value=1),
                          "facts_right": st.column_config.ProgressColumn("facts right", format="percent", min_value=0, max_value=1),
-                         "with_figures": st.column_config.NumberColumn("pairs with figures")})
+                         "with_figures": st.column_config.NumberColumn("with figures", help="Held-out pairs whose answers hold a figure")})
         figures = max(scores["with_figures"] for scores in run.evaluation.values())
         st.caption(f"Scored on the {run.held_out} pairs kept out of training. Voice: answers that open with your "
                    "greeting or close with your sign-off. Facts right: answers that give every figure of the expected "
@@ -169,11 +178,11 @@ mine = session.my_adapters(pg.engine)  # another visitor's are theirs
 if mine:
     st.subheader("Adapters made here")
     for adapter in mine:
-        left, right = st.columns([4, 1], vertical_alignment="center")
+        row = st.container(horizontal=True, vertical_alignment="center")  # Delete wraps below, whole, when narrow
         info = pg.engine.adapters[adapter].manifest
-        left.caption(f"**{adapter}** · {info.get('preset', '?')} · {info.get('data', '')} · final loss "
-                     f"{info.get('final_loss')} · {info.get('training_seconds')} s on {info.get('device')}")
-        if right.button("Delete", key=f"delete-{adapter}", icon=":material/delete:",
+        row.caption(f"**{adapter}** · {info.get('preset', '?')} · {info.get('data', '')} · final loss "
+                     f"{info.get('final_loss')} · trained in {info.get('training_seconds')} s on {info.get('device')}")
+        if row.button("Delete", key=f"delete-{adapter}", icon=":material/delete:",
                         disabled=TRAINER.run is not None and TRAINER.run.active and TRAINER.run.name == adapter):
             delete_adapter(pg.engine, adapter)
             if st.session_state.get("own_adapter") == adapter:

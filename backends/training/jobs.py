@@ -124,11 +124,12 @@ class Trainer:
 
     def start(self, settings: Settings, name: str, pairs: list[dict], preset: Preset, voice: Voice = Voice(),
               on_done: Callable[[str, Path], None] | None = None, evaluate: Callable | None = None,
-              corpus: Corpus | None = None, made_by: str = "") -> Run:
+              corpus: Corpus | None = None, made_by: str = "", pairs_from: str = "of the user's own") -> Run:
         """Starts a run in the background; Busy if one is under way. on_done(name, folder) attaches it;
         evaluate(name, held_out, voice) scores it on the held-out pairs (held_out_scores); corpus, the
         session's documents, is what it reads passages from (the configured documents by default);
-        made_by, the visitor's token, goes into its manifest."""
+        made_by, the visitor's token, and pairs_from, where the pairs came from ("drafted from this
+        session's documents"), go into its manifest."""
         name = adapter_name(name)
         if (Path(settings.adapters_dir) / name).exists():  # perhaps another visitor's, in use in their columns
             raise ValueError(f"An adapter named {name} exists already; give yours another name, or delete that one "
@@ -144,14 +145,15 @@ class Trainer:
         training, held_out = split_held_out(wrapped)
         run.held_out = len(held_out)
         threading.Thread(target=self._train, args=(settings, run, training, held_out, preset, voice, on_done, evaluate,
-                                                corpus.snapshot() if corpus else None),
+                                                corpus.snapshot() if corpus else None, pairs_from),
                          name=f"training {name}", daemon=True).start()
         return run
 
     def cancel(self) -> None:
         self._cancel.set()
 
-    def _train(self, settings, run: Run, training, held_out, preset: Preset, voice, on_done, evaluate, corpus) -> None:
+    def _train(self, settings, run: Run, training, held_out, preset: Preset, voice, on_done, evaluate, corpus,
+               pairs_from) -> None:
         folder = Path(settings.adapters_dir) / run.name
         staging = Path(settings.cache_dir) / "training" / run.name  # never where a column looks for adapters
 
@@ -167,7 +169,7 @@ class Trainer:
         try:
             shutil.rmtree(staging, ignore_errors=True)
             manifest = train_adapter(settings, staging, preset.config, progress, max_steps=preset.max_steps,
-                                     pairs=training, cancelled=self._cancel.is_set, corpus=corpus)
+                                     pairs=training, cancelled=self._cancel.is_set, corpus=corpus, pairs_from=pairs_from)
             manifest |= {"made_in": MADE_IN_APP, "preset": preset.name, "voice": [voice.greeting, voice.sign_off]}
             if run.made_by:
                 manifest["made_by"] = run.made_by

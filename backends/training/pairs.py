@@ -112,22 +112,48 @@ def draft_pairs(documents) -> list[dict]:
     is drafted from the first. A draft to review and fix before training, never trained on unseen."""
     drafted, asked = [], set()  # answers in plain words: a reply does not carry the page's Markdown
     for doc in documents:
-        heading, paragraphs = None, []
-        for block in [b.strip() for b in doc.text.split("\n\n")] + ["# end"]:
-            if block.startswith("#"):
-                if heading and paragraphs and _key(heading) not in asked:  # a question once
-                    asked.add(_key(heading))
-                    answer = paragraphs[0]
-                    for more in paragraphs[1:]:  # "We have two stores:" goes on into its list
-                        if not answer.endswith(":"):
-                            break
-                        answer += " " + more
-                    drafted.append({"question": heading, "answer": answer, "document": doc.title})
-                text = block.lstrip("#").strip()
-                heading, paragraphs = (text if text.endswith("?") else None), []
-            elif heading and block:
-                paragraphs.append(_plain(block))
+        for heading, paragraphs in _sections(doc.text):
+            if not heading.endswith("?") or not paragraphs or _key(heading) in asked:  # a question once
+                continue
+            asked.add(_key(heading))
+            answer = paragraphs[0]
+            for more in paragraphs[1:]:  # "We have two stores:" goes on into its list
+                if not answer.endswith(":"):
+                    break
+                answer += " " + more
+            drafted.append({"question": heading, "answer": answer, "document": doc.title})
     return drafted
+
+
+def undrafted(documents, drafted: list[dict]) -> list[str]:
+    """The titles of the documents no pair was drafted from (no heading of theirs asks a question)."""
+    used = {p["document"] for p in drafted}
+    return [doc.title for doc in documents if doc.title not in used]
+
+
+_HEADING = re.compile(r" {0,3}#{1,6}(?:\s+(.*?))?\s*#*\s*$")  # "## How long?", its text on the next line or not
+
+
+def _sections(text: str) -> list[tuple[str, list[str]]]:
+    """Each heading of a Markdown text with its section's paragraphs, in plain words."""
+    found: list[tuple[str, list[str]]] = []
+    lines: list[str] = []
+
+    def paragraph_ends():
+        if found and any(line.strip() for line in lines):
+            found[-1][1].append(_plain("\n".join(lines)))
+        lines.clear()
+    for line in text.splitlines():
+        heading = _HEADING.fullmatch(line)
+        if heading:
+            paragraph_ends()
+            found.append(((heading.group(1) or "").strip(), []))
+        elif line.strip():
+            lines.append(line)
+        else:
+            paragraph_ends()
+    paragraph_ends()
+    return found
 
 
 _ITEM = re.compile(r"\s*(?:[-*+]|\d+[.)])\s+(.*)")

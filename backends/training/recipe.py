@@ -179,9 +179,11 @@ def check_out_dir(out_dir: Path, own_data: bool) -> None:
 def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = TrainingConfig(),
                   progress: Callable[[int, int, float], None] | None = None, data_dir: Path = DATA_DIR,
                   max_steps: int | None = None, pairs: list[dict] | None = None,
-                  cancelled: Callable[[], bool] | None = None, corpus: Corpus | None = None) -> dict:
+                  cancelled: Callable[[], bool] | None = None, corpus: Corpus | None = None,
+                  pairs_from: str = "of the user's own") -> dict:
     """Trains, saves PEFT's format plus a manifest into out_dir, and returns the manifest. pairs (question,
-    answer) replace the shipped answers; corpus (the configured documents by default) is what the
+    answer) replace the shipped answers, and pairs_from says where they came from ("from pairs.csv");
+    corpus (the configured documents by default) is what the
     reading examples retrieve from, and what the manifest says it learned. cancelled() is asked after
     every step, and a True raises Cancelled before anything is written."""
     check_out_dir(Path(out_dir), own_data=pairs is not None)
@@ -251,7 +253,7 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
         "format": MANIFEST_FORMAT,
         "base_model": {"label": source.label, "fingerprint": source.fingerprint},
         "data_hash": data_hash(pairs_file, facts_file) if shipped else _pairs_hash(pairs, facts_file),
-        "data": "the shipped Larkspur answers" if shipped else f"{len(pairs)} pairs of the user's own",
+        "data": "the shipped Larkspur answers" if shipped else f"{len(pairs)} pairs {pairs_from}",
         "loss_curve": [round(loss, 4) for loss in losses],
         "corpus_version": corpus.version,
         "documents": [{"id": d.doc_id, "title": d.title, "file": corpus.file_of(d.doc_id), "digest": d.digest}
