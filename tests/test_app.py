@@ -173,6 +173,12 @@ def test_files_uploaded_on_the_documents_page_join_the_session_and_a_bad_one_is_
     assert not app.exception, app.exception
     assert app.selectbox(key="edit").options == ["Your own edit: find and replace…"]
     assert app.text_input[0].label == "Find"
+    app.switch_page("views/documents.py").run()
+    app.toggle[0].set_value(True).run()  # the sample beside them again
+    app.switch_page("views/playground.py").run()
+    app.selectbox(key="edit").set_value("own").run()
+    document = next(s for s in app.selectbox if s.label == "Document")
+    assert app.session_state.kb.corpus.file_of(document.value) == "oakridge.pdf"  # your own upload comes first
 
 
 def test_your_own_edit_says_when_the_text_is_not_there_and_changes_nothing(app):

@@ -47,7 +47,8 @@ own = edit_name == OWN_EDIT and kb is not None
 own_fields = st.container()
 if own:
     doc_col, find_col, put_col = own_fields.columns([2, 2, 2])
-    own_doc = doc_col.selectbox("Document", list(kb.corpus.documents), format_func=lambda d: kb.corpus.get(d).title)
+    ids = sorted(kb.corpus.documents, key=lambda d: not kb.corpus.file_of(d))  # the user's own uploads first
+    own_doc = doc_col.selectbox("Document", ids, format_func=lambda d: kb.corpus.get(d).title)
     own_find = find_col.text_input("Find", placeholder="e.g. 30 days")
     own_put = put_col.text_input("Put instead", placeholder="e.g. 14 days")
 with st.container(horizontal=True, vertical_alignment="center"):  # buttons keep their labels whole, wrapping when narrow
