@@ -111,4 +111,4 @@ def verdict(before: str, after: str, edit: PolicyEdit, uses_retrieval: bool, lea
         return Verdict("stale", f"still says {old_text}: {why}")
     if _says(before, took_out, old_words):
         return Verdict("silent", f"no longer mentions {old_text}, nor says {new_text}")
-    return Verdict("unchanged", f"did not mention it ({old_text} → {new_text}) before or after")
+    return Verdict("unchanged", f"mentioned neither {old_text} nor {new_text}, before or after the edit")

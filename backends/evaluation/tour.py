@@ -33,7 +33,7 @@ STEPS = (
          "document is edited and only its chunk is re-embedded. Nobody retrains anything. Press the button to "
          "apply the edit and ask the same question again."),
     Step("Who followed, who stayed stale",
-         "The before and after answers sit side by side, the changed words marked. Columns that read the "
+         "Each column shows its answer before and after the edit, the changed words marked. Columns that read the "
          "documents at answer time follow the edit at once. The fine-tuned model still answers from what it "
          "learned: its knowledge is frozen at training time, and it says the old figure just as confidently."),
     Step("The scoreboard",
