@@ -158,16 +158,19 @@ class Body:
     finished: object
 
 
+COLUMN_MIN_PX = 260  # two columns a row where each gets this much (a 1000 px window leaves ~290); else one
+
+
 def grid(pg: Playground, backends: list[Backend]) -> dict[str, Body]:
-    """A bordered cell per column, two by two, each with its heading and its Body (creating a slot
-    clears what the last run drew there)."""
+    """A bordered cell per column, two by two, one above the other in a narrow window; each with its
+    heading and its Body (creating a slot clears what the last run drew there)."""
     bodies = {}
-    for row in range(0, len(backends), 2):
-        for backend, cell in zip(backends[row:row + 2], st.columns(2, border=True)):
-            with cell:
-                st.subheader(backend.name)
-                st.caption(column_caption(pg, backend))
-                bodies[backend.name] = Body(phases=(st.empty(), st.empty()), finished=st.empty())
+    cells = st.grid(2, min_column_width=COLUMN_MIN_PX, border=True)
+    for backend in backends:
+        with cells.cell():
+            st.subheader(backend.name)
+            st.caption(column_caption(pg, backend))
+            bodies[backend.name] = Body(phases=(st.empty(), st.empty()), finished=st.empty())
     return bodies
 
 

@@ -127,9 +127,14 @@ def show_sync(report, later: bool = False) -> None:
     kb = st.session_state.get("kb")
     titles = [kb.corpus.get(d).title if kb is not None and d in kb.corpus.documents else d for d in report.documents]
     chunks = "chunk" if report.added == 1 else "chunks"
-    instead = f" in place of {report.deleted}" if report.deleted else ""
-    message = (f"Re-indexed {', '.join(titles) or 'nothing'}: {report.added} {chunks} written{instead} "
-               f"({report.embedded} embedded afresh), {report.kept} kept as they were, in {report.ms:.0f} ms")
+    if report.added and report.added == report.deleted:
+        what = f"{report.added} changed {chunks} rewritten"
+    elif report.deleted:
+        what = f"{report.added} {chunks} written in place of {report.deleted}"
+    else:
+        what = f"{report.added} {chunks} added"
+    message = (f"Re-indexed {', '.join(titles) or 'nothing'} in {report.ms:.0f} ms: {what}, "
+               f"{report.kept} kept as they were.")  # the CLI's `ingest` says how many were embedded afresh
     st.session_state.last_reindex_ms = report.ms  # the decision guide cites it
     if later:
         toast_later(message)

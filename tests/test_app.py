@@ -46,6 +46,8 @@ def test_edit_the_policy_shows_before_and_after(app):
     assert "**Before the edit**" in text and "**After: Refund window: 30 → 14 days**" in text
     sources = " ".join(c.value for c in app.caption)
     assert "version 1" in sources and "version 2" in sources
+    assert any(t.value.startswith("Re-indexed Returns and refunds in ") and t.value.endswith(
+        " ms: 1 changed chunk rewritten, 6 kept as they were.") for t in app.toast), [t.value for t in app.toast]
     edit.click().run()  # the same edit again: said at once, and the before/after stays on screen
     assert "already applied" in app.error[0].value and "**Before the edit**" in column_texts(app)
     reset = next(b for b in app.button if b.label == "Reset")

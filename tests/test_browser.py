@@ -44,7 +44,7 @@ def browser():
 
 
 def column(page, name):
-    return page.locator('[data-testid="stColumn"]').filter(has=page.get_by_role("heading", name=name, exact=True))
+    return page.locator('[data-testid="stGridCell"]').filter(has=page.get_by_role("heading", name=name, exact=True))
 
 
 def settled(page):
@@ -101,6 +101,12 @@ def test_ask_then_edit_the_policy_in_two_sessions(server, browser):
     verdict = first.get_by_text("still says 30 days: learned before the edit")
     assert verdict.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), "the verdict wraps instead of being cut off"
     first.screenshot(path=str(ARTIFACTS / "2-edited-1000px.png"), full_page=True)
+    below = "() => { const [b, r] = ['Base', 'RAG'].map(n => [...document.querySelectorAll('[data-testid=stGridCell]')]"
+    below += ".find(c => [...c.querySelectorAll('h3')].some(h => h.innerText.trim() === n)).getBoundingClientRect());"
+    below += " return r.top >= b.bottom && r.width > 300; }"
+    first.set_viewport_size({"width": 900, "height": 1400})  # sidebar open: two columns a row would be ~210 px
+    first.wait_for_function(below, timeout=10_000)  # one column a row, the width of the page
+    first.screenshot(path=str(ARTIFACTS / "2-edited-900px.png"), full_page=True)
 
     second = browser.new_context(viewport={"width": 1600, "height": 1400}).new_page()
     ask(second, server)  # another session, while the first one holds the edited policy
