@@ -235,7 +235,7 @@ class Engine:
     def label(self) -> str:
         """The model as a user should know it: where it came from and the dtype it computes in."""
         decoding = ", 4-bit weights when decoding" if self.lean and self.lean.four_bits else ""
-        return f"{self.source.label}, {str(self.model.dtype).removeprefix('torch.')}{decoding}"
+        return f"{self.source.label}, computed in {str(self.model.dtype).removeprefix('torch.')}{decoding}"
 
     def attach(self, name: str, path: Path) -> None:
         """Attaches an adapter by name, or records why it cannot be used."""
