@@ -184,6 +184,9 @@ def test_each_reason_carries_a_measured_figure_and_the_anti_patterns_are_named()
     assert any("RAG to fix a behaviour problem" in a for a in behaviour.anti_patterns)
     assert any("Tuning what you cannot measure" in a for a in behaviour.anti_patterns)
     assert "100%" in " ".join(behaviour.reasons)
+    both = decide(Situation("both", "often", "yes", "yes", "relaxed"), FIGURES)
+    said = " ".join(both.reasons + both.anti_patterns)
+    assert said.count("the shipped evaluation") == 1  # the evaluation's source is named once, with its first figure
 
 
 def test_a_situation_outside_the_questions_is_refused():
