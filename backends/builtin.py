@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from .answers import Source
 from .documents.corpus import shipped_sample, without_file
-from .registry import Backend, register
+from .registry import NEUTRAL_SYSTEM, SYSTEM, Backend, register
 
 GROUNDED = ("You answer customer questions for Larkspur Outfitters using the documents provided. "
             "Quote the exact figures.")
@@ -48,6 +48,13 @@ def grounded_system(sources: list[Source]) -> str:
     so a user's documents are never read as Larkspur's. Passages of the sample keep the prompt the
     shipped adapter learned and every figure in the README was measured with."""
     return GROUNDED if not sources or any(s.doc_id in shipped_sample().documents for s in sources) else NEUTRAL
+
+
+def memory_system(corpus) -> str:
+    """The instruction of a prompt without passages (Base, Fine-tuned) for a session's documents:
+    Larkspur's over the sample alone; with any document of the user's own, the same without its name.
+    Training reads it from the documents it trains on, so an adapter learns the prompt it is asked with."""
+    return NEUTRAL_SYSTEM if any(corpus.file_of(d) for d in corpus.documents) else SYSTEM
 
 
 def grounded_messages(question: str, sources: list[Source], system: str | None = None) -> list[dict]:

@@ -22,7 +22,7 @@ from .documents.index import Embedder, Index, IndexUnavailable, SyncReport, open
 from .documents.shared import SharedCollection
 from .documents.uploads import FileResult, UploadLimits, add_files
 from .model.weights import Progress, cache_name, load_embedder
-from .registry import Backend, backend_names, get_backend
+from .registry import SYSTEM, Backend, backend_names, get_backend
 from .settings import Settings
 
 
@@ -287,6 +287,7 @@ class Playground:
 
         rows: list[tuple[Backend, Prompt]] = []
         candidates: dict[int, list[tuple[int, list[Source]]]] = {}  # a row: its candidates' (row, passages)
+        system = builtin.memory_system(kb.corpus) if kb is not None else SYSTEM
         for backend in backends:
             answer = answers[backend.name]
             adapter = self.adapter_for(backend)
@@ -304,6 +305,8 @@ class Playground:
                 answer.sources = sources
                 answer.timings.retrieval_ms = retrieval_ms
             info = self.engine.adapters.get(adapter) if adapter else None
+            # Larkspur's name only over Larkspur's documents alone; an adapter is asked as it was trained
+            backend.system = _trained_system(info) if info else system
             learned = Learned.of(info) if info else None
             own = [d for d in kb.corpus.documents if kb.corpus.file_of(d)] if kb is not None else []
             if learned and own and not learned.knows_any_of(own):  # nobody should take its memory for theirs
@@ -358,6 +361,13 @@ class Playground:
                     ttft_ms=round(generate_started + out.ttft_ms, 1), generation_ms=round(out.generation_ms, 1),
                     new_tokens=out.new_tokens, total_ms=round(generate_started + out.generation_ms, 1))
         return [answers[b.name] for b in backends]
+
+
+def _trained_system(info: AdapterInfo) -> str:
+    """The instruction an adapter learned to answer under (its manifest's; the shipped one's predates the
+    field and learned Larkspur's)."""
+    system = info.manifest.get("system")
+    return system if isinstance(system, str) and system.strip() else SYSTEM
 
 
 def _fit(query: list[float], text: str, passages: list[Source], embedder: Embedder) -> float:

@@ -7,6 +7,9 @@ from .answers import Source
 
 SYSTEM = ("You are the customer assistant of Larkspur Outfitters, an outdoor-gear shop. "
           "Answer the customer's question in one to three short sentences.")
+# The same without Larkspur's name, for a session that holds documents of the user's own: the Base column
+# over a bike shop's documents should not introduce itself as an outdoor-gear shop's assistant.
+NEUTRAL_SYSTEM = "You are a customer assistant. Answer the customer's question in one to three short sentences."
 
 
 class Backend:
@@ -17,9 +20,10 @@ class Backend:
     uses_retrieval: ClassVar[bool] = False
     adapter_setting: ClassVar[str | None] = None   # the Settings field naming this backend's adapter
     falls_back_to_base: ClassVar[bool] = False     # without its adapter: answer with the base model, or refuse
+    system: str = SYSTEM  # the instruction of a prompt without passages; the playground sets it for the session's documents
 
     def messages(self, question: str, sources: list[Source]) -> list[dict]:
-        return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": question}]
 
     def twin_messages(self, question: str, sources: list[Source] = ()) -> list[dict] | None:
         """The prompt without its passages (`sources`, which the prompt with them quotes), for
@@ -41,6 +45,7 @@ def unregister(name: str) -> None:
 
 
 def get_backend(name: str) -> Backend:
+    """A new instance of the named backend (its `system` set by whoever asks it)."""
     try:
         return _REGISTRY[name]()
     except KeyError:

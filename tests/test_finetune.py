@@ -113,7 +113,7 @@ def test_a_run_trains_saves_attaches_and_scores_the_adapter_while_a_second_is_re
     assert 0 <= run.evaluation["Fine-tuned"]["voice_rate"] <= 1 and run.evaluation["Hybrid"]["with_figures"] == 3
     assert not list((tmp_path / "adapters").glob(".*"))  # nothing half-written beside it
     # it learned this session's document, and says so: no "trained on the Larkspur sample, not on yours"
-    assert manifest["corpus_version"] == kb.corpus.version
+    assert manifest["corpus_version"] == kb.corpus.version and "Larkspur" not in manifest["system"]
     assert [(d["id"], d["file"]) for d in manifest["documents"]] == [("oakridge", "oakridge.md")]
     assert Learned.of(engine.adapters["oakridge-voice"]).words == "oakridge.md"
     configured_pg = Playground(engine, settings.with_(adapter="oakridge-voice"))

@@ -130,3 +130,26 @@ def test_hybrid_says_whether_its_passages_are_the_users_when_its_adapter_never_l
     theirs, = playground.ask("How long do I have to return something?", kb, ["Hybrid"], max_new_tokens=2)
     assert "bikeshop" not in {s.doc_id for s in theirs.sources}  # the sample's passages, kept beside the upload
     assert theirs.note.endswith("not on your documents; none of its passages is from your documents either.")
+
+
+def test_a_prompt_without_passages_names_larkspur_only_over_larkspurs_documents_alone(kb, settings, playground,
+                                                                                      monkeypatch):
+    """The Base column over a bike shop's documents introduced itself as Larkspur's ("Larkspur Outfitters
+    offers a wide range of bikes…"); an adapter is asked under the instruction it learned, and one trained
+    on the user's documents learns the one without the name."""
+    from backends.registry import NEUTRAL_SYSTEM, SYSTEM
+    from backends.training.recipe import build_examples
+    asked = []
+    generate = playground.engine.generate
+    monkeypatch.setattr(playground.engine, "generate", lambda prompts, *a, **k: asked.extend(prompts) or generate(prompts, *a, **k))
+
+    def systems():
+        asked.clear()
+        playground.ask("How long can I keep a bike?", kb, ["Base", "Fine-tuned"], max_new_tokens=1)
+        return [p.messages[0]["content"] for p in asked]
+    assert systems() == [SYSTEM, SYSTEM]  # the sample alone
+    kb.add_files([("bikeshop.md", b"# Pedalworks Bike Hire\n\n## How long can I keep a bike?\n\nUp to 10 days.\n")], settings)
+    assert systems() == [NEUTRAL_SYSTEM, SYSTEM]  # Base without the name; the shipped adapter as it learned
+    assert "Larkspur" not in NEUTRAL_SYSTEM
+    examples = build_examples([{"question": "How long can I keep a bike?", "answer": "Ten days."}], {}, kb, 3, 0)
+    assert next(e for e in examples if e.kind == "memory").messages[0]["content"] == NEUTRAL_SYSTEM

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..model.adapters import MANIFEST_FORMAT
-from ..builtin import grounded_passages
+from ..builtin import grounded_passages, memory_system
 from ..documents.corpus import Corpus
 from ..model.weights import BASE_MODEL_ID, load_generator
 from ..registry import get_backend
@@ -87,6 +87,7 @@ def read_jsonl(path: Path) -> list[dict]:
 def build_examples(pairs: list[dict], facts: dict, kb, top_k: int, seed: int, key_sentences: int = 0) -> list[Example]:
     rng = random.Random(seed)
     memory, reading = get_backend("Fine-tuned"), get_backend("Hybrid")
+    memory.system = memory_system(kb.corpus)  # the instruction the column will ask it with, over these documents
     examples = []
     for pair in pairs:
         question, answer = pair["question"], pair["answer"]
@@ -256,6 +257,7 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
         "data": "the shipped Larkspur answers" if shipped else f"{len(pairs)} pairs {pairs_from}",
         "loss_curve": [round(loss, 4) for loss in losses],
         "corpus_version": corpus.version,
+        "system": memory_system(corpus),  # the instruction it learned to answer under, without passages
         "documents": [{"id": d.doc_id, "title": d.title, "file": corpus.file_of(d.doc_id), "digest": d.digest}
                       for d in corpus.documents.values()],
         "examples": {kind: len(rows) for kind, rows in tokenized.items()},
