@@ -6,6 +6,7 @@ from backends.documents.convert import ConversionError, convert, doc_id_for
 from tests import documents_for_tests as make
 
 MB = 20_000_000
+BIKESHOP = b"# Pedalworks Bike Hire\n\n## How long can I keep a bike?\n\nUp to 10 days.\n"
 
 
 def test_each_format_becomes_markdown_with_its_headings():
@@ -95,7 +96,7 @@ def test_the_session_can_answer_from_its_own_documents_only_and_remove_one(kb, s
 def test_the_grounded_prompt_reads_a_users_document_as_theirs(kb, settings):
     """Sources cite the file; the prompt labels a passage with its heading alone (the model copied
     "Heading (file.md)" into answers), and its instruction names Larkspur only over Larkspur's documents."""
-    kb.add_files([("bikeshop.md", b"# Pedalworks Bike Hire\n\n## How long can I keep a bike?\n\nUp to 10 days.\n")], settings)
+    kb.add_files([("bikeshop.md", BIKESHOP)], settings)
     kb.use_sample(False)
     rag = get_backend("RAG")
     sources = kb.index.retrieve("How long can I keep a bike?", 3)[0]
@@ -124,7 +125,7 @@ def test_two_sessions_never_see_each_others_uploads(settings, knowledge_parts):
 
 
 def test_hybrid_says_whether_its_passages_are_the_users_when_its_adapter_never_learned_them(kb, settings, playground):
-    kb.add_files([("bikeshop.md", b"# Pedalworks Bike Hire\n\n## How long can I keep a bike?\n\nUp to 10 days.\n")], settings)
+    kb.add_files([("bikeshop.md", BIKESHOP)], settings)
     own, = playground.ask("How long can I keep a bike?", kb, ["Hybrid"], max_new_tokens=2)
     assert own.sources[0].doc_id == "bikeshop" and own.note.endswith("not on your documents; the passages are yours.")
     theirs, = playground.ask("How long do I have to return something?", kb, ["Hybrid"], max_new_tokens=2)
@@ -141,15 +142,32 @@ def test_a_prompt_without_passages_names_larkspur_only_over_larkspurs_documents_
     from backends.training.recipe import build_examples
     asked = []
     generate = playground.engine.generate
-    monkeypatch.setattr(playground.engine, "generate", lambda prompts, *a, **k: asked.extend(prompts) or generate(prompts, *a, **k))
+    monkeypatch.setattr(playground.engine, "generate",
+                        lambda prompts, *a, **k: asked.extend(prompts) or generate(prompts, *a, **k))
 
     def systems():
         asked.clear()
         playground.ask("How long can I keep a bike?", kb, ["Base", "Fine-tuned"], max_new_tokens=1)
         return [p.messages[0]["content"] for p in asked]
     assert systems() == [SYSTEM, SYSTEM]  # the sample alone
-    kb.add_files([("bikeshop.md", b"# Pedalworks Bike Hire\n\n## How long can I keep a bike?\n\nUp to 10 days.\n")], settings)
+    kb.add_files([("bikeshop.md", BIKESHOP)], settings)
     assert systems() == [NEUTRAL_SYSTEM, SYSTEM]  # Base without the name; the shipped adapter as it learned
     assert "Larkspur" not in NEUTRAL_SYSTEM
     examples = build_examples([{"question": "How long can I keep a bike?", "answer": "Ten days."}], {}, kb, 3, 0)
     assert next(e for e in examples if e.kind == "memory").messages[0]["content"] == NEUTRAL_SYSTEM
+
+
+def test_setting_the_sample_aside_and_back_keeps_a_policy_edit(kb, settings):
+    from backends.documents.edits import get_edit
+    kb.add_files([("bikeshop.md", BIKESHOP)], settings)
+    kb.apply_edit(get_edit("refund-window"))
+    edited = kb.corpus.version
+    kb.use_sample(False)
+    kb.use_sample(True)  # it brought the sample back as shipped: the edit was silently undone
+    assert kb.corpus.version == edited and kb.corpus.get("returns-and-refunds").version == 2
+    sources, _ = kb.index.retrieve("How long do I have to return something?", 3)
+    assert any("14 days" in s.text for s in sources) and not any("30 days" in s.text for s in sources)
+    kb.reset()
+    kb.use_sample(False)
+    kb.use_sample(True)
+    assert "30 days" in kb.corpus.get("returns-and-refunds").text

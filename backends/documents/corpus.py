@@ -70,6 +70,7 @@ class Corpus:
         self.original = dict(texts)
         self.sample = dict(texts)             # as loaded: what use_sample(True) brings back
         self.uploaded: dict[str, str] = {}    # doc_id -> the file's name, for the session's own documents
+        self.set_aside: dict[str, Document] = {}  # sample documents set aside, edits and all, until brought back
         self.documents = {doc_id: Document(doc_id, self._title_of(doc_id, text), text) for doc_id, text in texts.items()}
 
     @classmethod
@@ -167,17 +168,19 @@ class Corpus:
         return any(doc_id in self.documents for doc_id in self.sample)
 
     def use_sample(self, on: bool) -> list[str]:
-        """Brings the sample documents back as loaded, or sets them aside; gives the ids that changed."""
+        """Brings the sample documents back as they were set aside (a policy edit kept), or sets them
+        aside; gives the ids that changed."""
         if on:
             back = [d for d in self.sample if d not in self.documents]
             for doc_id in back:
-                self.documents[doc_id] = Document(doc_id, self._title_of(doc_id, self.sample[doc_id]), self.sample[doc_id])
+                self.documents[doc_id] = self.set_aside.pop(doc_id, None) or Document(
+                    doc_id, self._title_of(doc_id, self.sample[doc_id]), self.sample[doc_id])
             return back
         if not self.uploaded:
             raise ValueError("Upload a document of your own first: without the sample there would be nothing to answer from.")
         gone = [d for d in self.sample if d in self.documents]
         for doc_id in gone:
-            del self.documents[doc_id]
+            self.set_aside[doc_id] = self.documents.pop(doc_id)
         return gone
 
     def changed(self) -> list[str]:
@@ -186,6 +189,7 @@ class Corpus:
     def reset(self) -> list[str]:
         """Returns the corpus to its loaded state; gives the ids of the documents that changed back."""
         changed = self.changed()
+        self.set_aside.clear()  # what comes back later comes back as loaded
         for doc_id in changed:
             doc = self.documents[doc_id]
             self.documents[doc_id] = replace(doc, text=self.original[doc_id], title=self._title_of(doc_id, self.original[doc_id]),
