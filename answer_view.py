@@ -144,7 +144,8 @@ def _by_document(sources) -> dict:
     return grouped
 
 
-VERDICT_COLOURS = {"followed": "green", "guessed": "yellow", "stale": "orange", "both": "violet", "silent": "gray", "unchanged": "gray"}
+VERDICT_COLOURS = {"followed": "green", "guessed": "yellow", "stale": "orange", "both": "violet", "silent": "gray",
+                   "unchanged": "gray"}
 
 
 @dataclass

@@ -222,7 +222,8 @@ class Learned:
         removed = [name for d, (name, _) in self.documents.items() if d not in corpus.documents]
         parts = [f"since then {listed(changed)} changed" if changed else "",
                  f"it never saw {listed(added)}" if added else "",
-                 f"{listed(removed)} {'is' if len(removed) == 1 else 'are'} not among these documents" if removed else ""]
+                 f"{listed(removed)} {'is' if len(removed) == 1 else 'are'} not among these documents"
+                 if removed else ""]
         return "; ".join(filter(None, parts))
 
     def knows_any_of(self, doc_ids) -> bool:

@@ -20,7 +20,7 @@ class Backend:
     uses_retrieval: ClassVar[bool] = False
     adapter_setting: ClassVar[str | None] = None   # the Settings field naming this backend's adapter
     falls_back_to_base: ClassVar[bool] = False     # without its adapter: answer with the base model, or refuse
-    system: str = SYSTEM  # the instruction of a prompt without passages; the playground sets it for the session's documents
+    system: str = SYSTEM  # the instruction of a prompt without passages; the playground sets it for the documents
 
     def messages(self, question: str, sources: list[Source]) -> list[dict]:
         return [{"role": "system", "content": self.system}, {"role": "user", "content": question}]

@@ -68,7 +68,7 @@ def test_pairs_are_drafted_from_question_headings_in_plain_words():
         {"question": "Who pays?", "answer": "You do.", "document": "B"}]
     listed = Document("c", "C", "## Where are you?\n\nTwo **stores**, see [the map](https://x.example/map):\n\n"
                                 "- **Bend:** on `Wall Street`\n- *Hood River*\n\n## Next")
-    assert draft_pairs([listed])[0]["answer"] == "Two stores, see the map: Bend: on Wall Street; Hood River."  # no Markdown
+    assert draft_pairs([listed])[0]["answer"] == "Two stores, see the map: Bend: on Wall Street; Hood River."
     tight = Document("d", "D", "# D\n## Can I park?\nYes, for free.\nAll day.\n## Is it #1 in town?\nWe think so.")
     assert [(p["question"], p["answer"]) for p in draft_pairs([tight])] == [  # no blank line after a heading
         ("Can I park?", "Yes, for free. All day."), ("Is it #1 in town?", "We think so.")]
@@ -107,7 +107,8 @@ def test_a_run_trains_saves_attaches_and_scores_the_adapter_while_a_second_is_re
     assert run.step == run.total == 2 and len(run.losses) == 2
     folder = tmp_path / "adapters" / "oakridge-voice"
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["loss_curve"] == [round(loss, 4) for loss in run.losses] and manifest["data"] == "9 pairs from oakridge.jsonl"
+    assert manifest["loss_curve"] == [round(loss, 4) for loss in run.losses]
+    assert manifest["data"] == "9 pairs from oakridge.jsonl"  # where its pairs came from
     assert set(manifest["held_out"]) == {"pairs", "Fine-tuned", "Hybrid"} and manifest["held_out"]["pairs"] == 3
     assert "oakridge-voice" in engine.adapters  # attached by name to the loaded model, no reload
     assert 0 <= run.evaluation["Fine-tuned"]["voice_rate"] <= 1 and run.evaluation["Hybrid"]["with_figures"] == 3

@@ -159,7 +159,8 @@ def progress() -> None:
                      hide_index=True, column_config={
                          "voice_rate": st.column_config.ProgressColumn("voice", format="percent", min_value=0, max_value=1),
                          "facts_right": st.column_config.ProgressColumn("facts right", format="percent", min_value=0, max_value=1),
-                         "with_figures": st.column_config.NumberColumn("with figures", help="Held-out pairs whose answers hold a figure")})
+                         "with_figures": st.column_config.NumberColumn(
+                             "with figures", help="Held-out pairs whose answers hold a figure")})
         figures = max(scores["with_figures"] for scores in run.evaluation.values())
         st.caption(f"Scored on the {run.held_out} pairs kept out of training. Voice: answers that open with your "
                    "greeting or close with your sign-off. Facts right: answers that give every figure of the expected "

@@ -169,7 +169,8 @@ class Trainer:
         try:
             shutil.rmtree(staging, ignore_errors=True)
             manifest = train_adapter(settings, staging, preset.config, progress, max_steps=preset.max_steps,
-                                     pairs=training, cancelled=self._cancel.is_set, corpus=corpus, pairs_from=pairs_from)
+                                     pairs=training, cancelled=self._cancel.is_set, corpus=corpus,
+                                     pairs_from=pairs_from)
             manifest |= {"made_in": MADE_IN_APP, "preset": preset.name, "voice": [voice.greeting, voice.sign_off]}
             if run.made_by:
                 manifest["made_by"] = run.made_by
