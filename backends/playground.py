@@ -311,11 +311,9 @@ class Playground:
             learned = Learned.of(info) if info else None
             own = [d for d in kb.corpus.documents if kb.corpus.file_of(d)] if kb is not None else []
             if learned and own and not learned.knows_any_of(own):  # nobody should take its memory for theirs
-                reads_own = any(s.doc_id in own for s in answer.sources)
                 answer.note = (f"Its adapter {adapter} was trained on {learned.words}, not on your documents"
                                + (": its answer comes from that training." if not backend.uses_retrieval
-                                  else "; the passages are yours." if reads_own
-                                  else "; none of its passages is from your documents either."))
+                                  else "; " + _whose_passages(answer.sources, own)))
             answer.provenance = Provenance(self.engine.label, adapter, info.corpus_version if info else None,
                                            kb.index.corpus_version if kb else None,
                                            learned.words if learned else None,
@@ -362,6 +360,16 @@ class Playground:
                     ttft_ms=round(generate_started + out.ttft_ms, 1), generation_ms=round(out.generation_ms, 1),
                     new_tokens=out.new_tokens, total_ms=round(generate_started + out.generation_ms, 1))
         return [answers[b.name] for b in backends]
+
+
+def _whose_passages(sources: list[Source], own: list[str]) -> str:
+    """Whether a grounded column's passages are the user's, all, some or none of them."""
+    mine = sum(s.doc_id in own for s in sources)
+    if mine and mine == len(sources):
+        return "the passages are yours."
+    if mine:
+        return f"{mine} of its {len(sources)} passages {'is' if mine == 1 else 'are'} from your documents."
+    return "none of its passages is from your documents either."
 
 
 def _trained_system(info: AdapterInfo) -> str:

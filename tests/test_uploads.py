@@ -127,10 +127,15 @@ def test_two_sessions_never_see_each_others_uploads(settings, knowledge_parts):
 def test_hybrid_says_whether_its_passages_are_the_users_when_its_adapter_never_learned_them(kb, settings, playground):
     kb.add_files([("bikeshop.md", BIKESHOP)], settings)
     own, = playground.ask("How long can I keep a bike?", kb, ["Hybrid"], max_new_tokens=2)
-    assert own.sources[0].doc_id == "bikeshop" and own.note.endswith("not on your documents; the passages are yours.")
+    mine = sum(s.doc_id == "bikeshop" for s in own.sources)  # the upload's one chunk, and the sample's nearest
+    assert own.sources[0].doc_id == "bikeshop" and own.note.endswith(
+        f"not on your documents; {mine} of its {len(own.sources)} passages is from your documents.")
     theirs, = playground.ask("How long do I have to return something?", kb, ["Hybrid"], max_new_tokens=2)
     assert "bikeshop" not in {s.doc_id for s in theirs.sources}  # the sample's passages, kept beside the upload
     assert theirs.note.endswith("not on your documents; none of its passages is from your documents either.")
+    kb.use_sample(False)
+    alone, = playground.ask("How long can I keep a bike?", kb, ["Hybrid"], max_new_tokens=2)
+    assert alone.note.endswith("not on your documents; the passages are yours.")
 
 
 def test_a_prompt_without_passages_names_larkspur_only_over_larkspurs_documents_alone(kb, settings, playground,

@@ -73,22 +73,14 @@ def decide(situation: Situation, figures: Figures) -> Decision:
     s, f = situation, figures
     knowledge = s.problem in ("knowledge", "both") or s.citations == "yes"
     behaviour = s.problem in ("behaviour", "both")
-    reasons, anti = [], []
-    cited = []
-
-    def measured() -> str:
-        """Where the evaluation's figures come from: said with the first of them only."""
-        if not f.evaluation_source or cited:
-            return ""
-        cited.append(True)
-        return f" ({f.evaluation_source})"
+    reasons, anti = [], []  # where the evaluation's figures come from is said once, under them (decision_view)
 
     if knowledge:
         if f.stale_after_edits:
             reasons.append(
                 f"Facts that change belong in documents: after the policy edits, the Fine-tuned column still gave the "
                 f"old figure on {_pct(f.stale_after_edits.get('Fine-tuned'))} of the edited facts, RAG on "
-                f"{_pct(f.stale_after_edits.get('RAG'))}{measured()}.")
+                f"{_pct(f.stale_after_edits.get('RAG'))}.")
         if s.changes != "rarely":
             reindex = (f"RAG picked this session's edit up in {f.edit_reindex_ms:.0f} ms of re-indexing"
                        if f.edit_reindex_ms is not None else "RAG picks an edit up as soon as the document is re-indexed")
@@ -104,7 +96,7 @@ def decide(situation: Situation, figures: Figures) -> Decision:
         rag_right = f.facts_right.get("RAG")
         if rag_right is not None and s.problem != "behaviour":
             anti.append(f"**Fine-tuning to hide bad grounding**: here RAG got {_pct(rag_right)} of the facts right and "
-                        f"Hybrid {_pct(f.facts_right.get('Hybrid'))}{measured()}. When RAG misreads its passages, fix "
+                        f"Hybrid {_pct(f.facts_right.get('Hybrid'))}. When RAG misreads its passages, fix "
                         "retrieval and reading (chunking, top-k, a stronger reader model) before tuning facts into "
                         "the weights, where the next edit makes them wrong.")
     if behaviour:
@@ -112,7 +104,7 @@ def decide(situation: Situation, figures: Figures) -> Decision:
             reasons.append(
                 f"Behaviour is what tuning changes: the Fine-tuned and Hybrid columns answered in the trained voice on "
                 f"{_pct(f.voice_rate.get('Fine-tuned'))} and {_pct(f.voice_rate.get('Hybrid'))} of held-out "
-                f"questions, RAG on {_pct(f.voice_rate.get('RAG'))}{measured()}.")
+                f"questions, RAG on {_pct(f.voice_rate.get('RAG'))}.")
         anti.append("**RAG to fix a behaviour problem**: passages change what the model knows, not how it speaks"
                     + (f" (RAG's voice rate: {_pct(f.voice_rate.get('RAG'))})." if f.voice_rate else "."))
         if s.can_evaluate == "no":
