@@ -21,7 +21,9 @@ def charts(summary: list[dict]) -> None:
         with place:
             st.markdown(f"**{title}** (% of answers)")
             if wide.empty:
-                st.caption("Not measured: no edits in this run.")
+                st.caption("Not measured here: a stale answer keeps a fact's old figure after an edit, which only "
+                           "the shipped evaluation measures (its questions asked before and after the four "
+                           "prepared edits); your own questions are asked once, on the documents as they are.")
                 continue
             st.altair_chart(_grouped(wide), width="stretch")
     latency = order(table.pivot(index="backend", columns="phase", values="median_total_ms").reindex(columns) / 1000).round(2)

@@ -121,6 +121,11 @@ def shown_adapters(engine) -> dict:
     return {name: info for name, info in engine.adapters.items() if name not in others}
 
 
+def time_left(seconds: float) -> str:
+    """About how long a run has left, in the unit that reads: "about 40 s left", "about 3 min left"."""
+    return f"about {max(seconds, 1):.0f} s left" if seconds < 90 else f"about {seconds / 60:.0f} min left"
+
+
 def show_sync(report, later: bool = False) -> None:
     """The re-indexing's report as a toast: now, or (`later`) on the next run, for a page that reruns at once
     so the sidebar shows the new corpus."""

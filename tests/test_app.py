@@ -211,6 +211,8 @@ def test_your_own_questions_are_scored_on_the_evaluation_page_and_a_bad_file_is_
     assert not app.exception and not app.error
     table = app.dataframe[-2].value  # the summary of your questions, then every answer
     assert list(table["phase"]) == ["now"] * 4 and list(table["questions"]) == [1] * 4
+    assert any(c.value.startswith("Not measured here: a stale answer keeps a fact's old figure after an edit")
+               for c in app.caption)  # not "no edits in this run", whatever edits the session holds
 
 
 def test_the_evaluation_runs_in_the_background_says_where_it_is_and_cancels(app):

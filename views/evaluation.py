@@ -54,7 +54,7 @@ def watch(job: str, done_key: str) -> None:
         if run is None:
             return
         if run.state in ("running", "cancelling"):
-            left = f", about {run.remaining_s / 60:.1f} min left" if run.remaining_s is not None else ""
+            left = f", {session.time_left(run.remaining_s)}" if run.remaining_s is not None else ""
             st.progress(run.done / run.total, text=f"{run.where} · {run.elapsed_s:.0f} s{left}")
             if run.state == "cancelling":
                 st.caption("Stopping after the question it is on…")

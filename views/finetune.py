@@ -58,7 +58,7 @@ if source == "Pairs drafted from this session's documents":
     counted.caption(f"{count} pairs drafted from this session's documents{now}: each heading that asks a "
                     "question, with the opening of its section as the answer. Review them: fix, add or delete rows "
                     "(select a row and press Delete) before training; nothing is trained on unseen.")
-    pairs, pairs_from = None, "drafted from this session's documents"
+    pairs, pairs_from = None, "drafted from the documents it learned"  # read later, in other sessions too
     try:
         pairs = check_pairs("The drafted table", rows)
     except ValueError as err:
@@ -130,7 +130,7 @@ def progress() -> None:
         st.rerun(scope="app")
     if not belongs(run.made_by, session.visitor()):  # another visitor's: only that the slot is taken, and how long
         if run.active:
-            left = (f"about {max(run.remaining_s / 60, 1):.0f} min left" if run.remaining_s is not None else
+            left = (session.time_left(run.remaining_s) if run.remaining_s is not None else
                     "evaluating what it learned" if run.state == "evaluating" else "preparing")
             st.info(f"Another visitor's training run is under way on this server ({left}); this server trains one "
                     "at a time, so yours can start when it ends.", icon=":material/hourglass_top:")
@@ -139,7 +139,7 @@ def progress() -> None:
         return  # deleted since: its loss curve and what it scored went with it
     st.subheader(f"{run.name} · {run.preset}")
     if run.total:
-        remaining = f", about {run.remaining_s / 60:.1f} min left" if run.remaining_s is not None else ""
+        remaining = f", {session.time_left(run.remaining_s)}" if run.remaining_s is not None else ""
         spent = f"{run.elapsed_s:.0f} s so far" if run.active else f"{run.elapsed_s:.0f} s in all, scoring included"
         st.progress(run.step / run.total, text=f"step {run.step} of {run.total} · {spent}{remaining}")
     elif run.active:

@@ -42,8 +42,11 @@ class FileResult:
             return self.error
         verb = "replaced" if self.replaced else "added"
         chunks = "chunk" if self.chunks == 1 else "chunks"
-        return (f"{self.name}: {verb}, {self.chars:,} characters, {self.chunks} {chunks} "
-                f"({self.added} new, {self.embedded} embedded afresh), {self.ms:.0f} ms")
+        written = ("" if self.added == self.chunks else ", none of them changed" if not self.added
+                   else f", {self.added} of them changed, the rest kept")
+        vectors = (f", {self.embedded} embedded now" if self.embedded
+                   else ", their vectors from the cache" if self.added else "")
+        return f"{self.name}: {verb}, {self.chars:,} characters, {self.chunks} {chunks}{written}{vectors}, {self.ms:.0f} ms"
 
 
 def add_files(corpus: Corpus, index: Index, files: list[tuple[str, bytes]], limits: UploadLimits,
