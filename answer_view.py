@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from backends import Answer, Backend, KnowledgeBase, Playground, PolicyEdit
+from backends import Answer, Backend, KnowledgeBase, Playground, PolicyEdit, get_backend
 from backends.evaluation.changes import side, word_diff
 from backends.evaluation.comparison import Checked, Comparison, checked, time_split
 from backends.evaluation.grounding import WHAT_IT_CATCHES
@@ -38,6 +38,21 @@ def column_caption(pg: Playground, backend: Backend) -> str:
         retrieval += (f" · writes {len(sizes)} answers, from its best {_counted(sizes)} passages, "
                       "and shows the one whose figure answers the question")
     return f"{backend.description}  \n{pg.engine.label} · {used} · {retrieval}"
+
+
+def adapters_switched(pg: Playground, comparison: Comparison) -> str:
+    """What to say where answers on screen came from another adapter than the columns use now (one
+    switched on the Fine-tune page since they were asked); "" where none did."""
+    moved = {}
+    for item in comparison.answers:
+        a = item.answer
+        if a.error or a.provenance is None:
+            continue
+        now = pg.adapter_for(get_backend(a.backend))
+        if a.provenance.adapter and now != a.provenance.adapter:
+            moved.setdefault((a.provenance.adapter, now), []).append(a.backend)
+    return " ".join(f"{' and '.join(names)} answered with adapter {was}; your columns use "
+                    f"{now or 'none'} now. Ask again for its answers." for (was, now), names in moved.items())
 
 
 def _text(text: str) -> str:

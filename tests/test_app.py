@@ -242,3 +242,18 @@ def test_the_question_and_the_edit_survive_a_visit_to_another_page(app):
     suggested.click().run()  # the edit's own question, asked in one click
     assert not app.exception and app.text_area[0].value == "How much do I have to spend to get free shipping?"
     assert "Shipping** · version 1" in " ".join(c.value for c in app.caption)
+
+
+def test_answers_from_an_adapter_switched_off_since_say_so(app, engine, tmp_path):
+    from tests.conftest import make_adapter
+    engine.attach("other-voice", make_adapter(tmp_path / "other-voice", engine.source.fingerprint))
+    try:
+        app.button[0].click().run()  # Ask: answered with the shipped adapter
+        app.session_state["own_adapter"] = "other-voice"  # as the Fine-tune page's toggle sets it
+        app.run()
+        assert any(w.value == "Fine-tuned and Hybrid answered with adapter larkspur-voice; your columns use "
+                   "other-voice now. Ask again for its answers." for w in app.warning), [w.value for w in app.warning]
+        app.button[0].click().run()
+        assert not any("answered with adapter" in w.value for w in app.warning)
+    finally:
+        engine.detach("other-voice")

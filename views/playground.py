@@ -122,6 +122,9 @@ result = st.session_state.get("result")
 if result:
     if result.question != question.strip():
         notice.caption(f":material/info: Shown: the answers to “{result.question}”. Ask to answer the question above.")
+    switched = view.adapters_switched(pg, result)
+    if switched:
+        notice.warning(switched, icon=":material/swap_horiz:")
     view.draw(result, bodies, kb)
     with below.container():
         st.subheader("Where the time went")
