@@ -132,7 +132,9 @@ def test_evaluation_page_shows_the_figures_recorded_with_the_adapter(engine, kno
     at.switch_page("views/evaluation.py").run()
     assert not at.exception
     assert at.title[0].value == "Evaluation"
-    assert any("Recorded when adapter larkspur-voice was trained" in h.value for h in at.subheader)
+    assert any(h.value == "Recorded with adapter larkspur-voice" for h in at.subheader)
+    recorded = engine.adapters["larkspur-voice"].manifest["evaluation"]["date"][:10]  # not the training date
+    assert any(c.value.startswith(f"Evaluated {recorded} on ") for c in at.caption)
     table = at.dataframe[0].value
     assert set(table["backend"]) == {"Base", "RAG", "Fine-tuned", "Hybrid"} and set(table["phase"]) == {"before", "after"}
     assert any(b.label == "Run the evaluation" for b in at.button)

@@ -76,9 +76,12 @@ def watch(job: str, done_key: str) -> None:
 
 
 for name, info, _ in recorded_summaries(pg.engine.adapters):
-    st.subheader(f"Recorded when adapter {name} was trained")
-    st.caption(f"Trained {info.manifest.get('date', '?')} on corpus {info.corpus_version}, "
-               f"seed {info.manifest.get('seed')}, final loss {info.manifest.get('final_loss')}.")
+    recorded = info.manifest["evaluation"]
+    st.subheader(f"Recorded with adapter {name}")
+    st.caption(f"Evaluated {(recorded.get('date') or '?')[:10]}"
+               + (f" on {recorded['measured_on']}" if recorded.get("measured_on") else "")
+               + f"; the adapter was trained {(info.manifest.get('date') or '?')[:10]} on corpus "
+               f"{info.corpus_version}, seed {info.manifest.get('seed')}, final loss {info.manifest.get('final_loss')}.")
     show(info.manifest["evaluation"], f"recorded-{name}")
 
 st.subheader("Run it now")
