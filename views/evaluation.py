@@ -81,7 +81,8 @@ for name, info, _ in recorded_summaries(pg.engine.adapters):
     st.caption(f"Evaluated {(recorded.get('date') or '?')[:10]}"
                + (f" on {recorded['measured_on']}" if recorded.get("measured_on") else "")
                + f"; the adapter was trained {(info.manifest.get('date') or '?')[:10]} on corpus "
-               f"{info.corpus_version}, seed {info.manifest.get('seed')}, final loss {info.manifest.get('final_loss')}.")
+               f"{info.corpus_version}, seed {info.manifest.get('seed')}, "
+               f"final loss {info.manifest.get('final_loss')}.")
     show(info.manifest["evaluation"], f"recorded-{name}")
 
 st.subheader("Run it now")

@@ -46,7 +46,8 @@ class FileResult:
                    else f", {self.added} of them changed, the rest kept")
         vectors = (f", {self.embedded} embedded now" if self.embedded
                    else ", their vectors from the cache" if self.added else "")
-        return f"{self.name}: {verb}, {self.chars:,} characters, {self.chunks} {chunks}{written}{vectors}, {self.ms:.0f} ms"
+        return (f"{self.name}: {verb}, {self.chars:,} characters, {self.chunks} {chunks}{written}{vectors}, "
+                f"{self.ms:.0f} ms")
 
 
 def add_files(corpus: Corpus, index: Index, files: list[tuple[str, bytes]], limits: UploadLimits,
