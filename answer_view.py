@@ -63,7 +63,8 @@ def _text(text: str) -> str:
 def timings_line(answer: Answer) -> str:
     t, split = answer.timings, time_split(answer)
     parts = [f"retrieval {t.retrieval_ms:.0f} ms"] if answer.sources else []
-    parts += [f"first token {t.ttft_ms / 1000:.1f} s", f"{t.new_tokens} tokens in {t.generation_ms / 1000:.1f} s"]
+    parts += [f"first token {t.ttft_ms / 1000:.1f} s", f"{t.new_tokens} tokens in {t.generation_ms / 1000:.1f} s"
+              + (" (the length limit: cut off there)" if answer.cut_at_limit else "")]
     if split.tokens_per_s:
         parts.append(f"{_rate(split.tokens_per_s)} tokens/s")
     parts += [f"total {t.total_ms / 1000:.1f} s", f"prompt {t.prompt_tokens} tokens"]

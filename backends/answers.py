@@ -49,6 +49,7 @@ class Answer:
     provenance: Provenance | None = None
     note: str = ""   # a plain remark the user should see, such as a fallback
     error: str = ""  # set when this backend could not answer; text is then empty
+    cut_at_limit: bool = False  # the answer reached max_new_tokens before it ended: it stops mid-way
 
     @property
     def stale(self) -> bool:

@@ -354,7 +354,7 @@ class Playground:
                 if row in extra:
                     continue
                 answer = answers[backend.name]
-                answer.text = out.text
+                answer.text, answer.cut_at_limit = out.text, out.cut_at_limit
                 answer.timings = Timings(
                     retrieval_ms=round(answer.timings.retrieval_ms, 1), prompt_tokens=out.prompt_tokens,
                     ttft_ms=round(generate_started + out.ttft_ms, 1), generation_ms=round(out.generation_ms, 1),

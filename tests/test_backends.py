@@ -22,6 +22,7 @@ def test_every_backend_gives_an_answer_of_the_same_shape(backend_name, playgroun
     assert answer.provenance.index_corpus_version == kb.corpus.version
     t = answer.timings
     assert 0 < t.new_tokens <= 12 and t.prompt_tokens > 0 and 0 < t.ttft_ms <= t.total_ms
+    assert not answer.cut_at_limit or t.new_tokens == 12  # stopped by the limit, not at its end: it says so
     if backend.uses_retrieval:
         assert answer.sources and answer.sources[0].doc_id == "returns-and-refunds"
         assert all(s.title and s.version >= 1 and 0 < s.score <= 1 for s in answer.sources)
@@ -33,7 +34,9 @@ def test_every_backend_gives_an_answer_of_the_same_shape(backend_name, playgroun
 def test_a_users_own_backend_registers_and_answers(user_backend, playground, kb):
     assert "Pirate" in backend_names()
     answer, = playground.ask("Where is the treasure?", kb, ["Pirate"], max_new_tokens=8)
-    assert answer.backend == "Pirate" and answer.text
+    assert answer.backend == "Pirate" and answer.text and answer.cut_at_limit  # a pirate says more than 8 tokens
+    whole, = playground.ask("Say yes.", kb, ["Base"], max_new_tokens=200)
+    assert not whole.cut_at_limit and whole.timings.new_tokens < 200  # an answer that ended is not cut
 
 
 def test_an_unknown_backend_names_the_known_ones():

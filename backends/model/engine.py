@@ -92,6 +92,7 @@ class Generation:
     new_tokens: int = 0
     ttft_ms: float = 0.0
     generation_ms: float = 0.0
+    cut_at_limit: bool = False  # it reached max_new_tokens before it ended
 
 
 class _RowStreams:
@@ -317,8 +318,9 @@ class Engine:
                 self._decode(_PeftBatch(self, rows, adapters), request)
         if request.error is not None:
             raise request.error
-        for out, row in zip(streams.out, rows):
+        for i, (out, row) in enumerate(zip(streams.out, rows)):
             out.prompt_tokens = len(row)
+            out.cut_at_limit = not force_tokens and not streams.done[i]
         _give_back_freed_memory()
         return streams.out
 
