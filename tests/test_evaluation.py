@@ -126,3 +126,21 @@ def test_your_own_questions_are_scored_on_your_own_documents(playground, kb, set
     assert [s["phase"] for s in result["summary"]] == ["now", "now"]
     assert [r["backend"] for r in result["rows"]] == ["RAG", "Base"]
     assert all(r["answer"] for r in result["rows"]) and result["summary"][0]["questions"] == 1
+
+
+def test_an_adapter_of_the_users_own_is_scored_in_its_own_voice(engine, settings, tmp_path):
+    import json as json_
+    from backends import Playground
+    from backends.evaluation.scoreboard import trained_voice
+    from tests.conftest import make_adapter
+    folder = make_adapter(tmp_path / "oak-voice", engine.source.fingerprint)
+    manifest = json_.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json_.dumps(manifest | {"voice": ["Ahoy rider!", "Ride on!"]}))
+    engine.attach("oak-voice", folder)
+    try:
+        own = trained_voice(Playground(engine, settings.with_(adapter="oak-voice", hybrid_adapter="oak-voice")))
+        assert (own.greeting, own.sign_off) == ("Ahoy rider!", "Ride on!") and own.speaks("Ahoy rider! Yes. Ride on!")
+        shipped = trained_voice(Playground(engine, settings))  # the shipped adapter's manifest predates the field
+        assert shipped.speaks("Hey trailblazer! Yes. Happy trails! — The Larkspur crew")
+    finally:
+        engine.detach("oak-voice")

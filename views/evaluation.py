@@ -8,7 +8,7 @@ import score_view
 import session
 from backends.evaluation import HELD_OUT, evaluate, load_questions, parse_questions
 from backends.evaluation.runs import EvaluationRun
-from backends.evaluation.scoreboard import recorded_summaries
+from backends.evaluation.scoreboard import LARKSPUR, recorded_summaries
 
 st.title("Evaluation")
 st.caption("Every column answers every held-out question twice: on the documents as shipped (**before**) and "
@@ -30,6 +30,9 @@ def table(summary: list[dict]) -> None:
 
 
 def show(result: dict, key: str) -> None:
+    greeting, sign_off = result.get("voice") or ("", "")
+    if (greeting, sign_off) != (LARKSPUR.greeting, LARKSPUR.sign_off) and (greeting or sign_off):
+        st.caption(f"Voice scored: your adapter's, answers that open with “{greeting}” and close with “{sign_off}”.")
     score_view.charts(result["summary"])
     table(result["summary"])
     if result.get("rows"):

@@ -17,7 +17,7 @@ from typing import Callable
 from ..documents.edits import PREPARED_EDITS
 from ..playground import KnowledgeBase, Playground, load_knowledge_parts
 from ..model.weights import cpu_name
-from ..registry import backend_names
+from ..registry import backend_names, get_backend
 from ..settings import ROOT
 from ..training.pairs import Voice
 from ..user_files import csv_rows, json_lines, text_of
@@ -103,12 +103,24 @@ def in_brand_voice(text: str) -> bool:
     return LARKSPUR.speaks(text)
 
 
+def trained_voice(playground: Playground) -> Voice:
+    """The voice the Fine-tuned column's adapter was trained to speak in: the one its manifest records
+    (an adapter made on the Fine-tune page), else Larkspur's (the shipped adapter's)."""
+    adapter = playground.adapter_for(get_backend("Fine-tuned"))
+    info = playground.engine.adapters.get(adapter) if adapter else None
+    voice = info.manifest.get("voice") if info else None
+    if isinstance(voice, list) and len(voice) == 2 and all(isinstance(v, str) for v in voice) and any(voice):
+        return Voice(*voice)
+    return LARKSPUR
+
+
 def evaluate(playground: Playground, questions: list[Question], names: list[str] | None = None,
              progress: Callable[[int, int], None] | None = None, documents: KnowledgeBase | None = None) -> dict:
     """Every column on every question: on the shipped documents (before) and with the four prepared
     edits applied (after); or, given a session's own `documents`, once, on them as they are (now)."""
     settings = playground.settings
     names = names or backend_names()
+    voice = trained_voice(playground)  # an adapter of the user's own is scored in its own voice
     if documents is not None:
         phases = [("now", documents)]
     else:
@@ -126,7 +138,7 @@ def evaluate(playground: Playground, questions: list[Question], names: list[str]
                 text = answer.text.lower()
                 rows.append({"id": question.id, "phase": phase, "backend": answer.backend,
                              "answer": answer.text or answer.error, "fact_ok": any(s.lower() in text for s in expected),
-                             "style_ok": in_brand_voice(answer.text), "total_ms": answer.timings.total_ms,
+                             "style_ok": voice.speaks(answer.text), "total_ms": answer.timings.total_ms,
                              "stale": phase == "after" and question.edited and any(s.lower() in text for s in question.before),
                              "edited_fact": question.edited, "error": bool(answer.error)})
             done += 1
@@ -134,7 +146,8 @@ def evaluate(playground: Playground, questions: list[Question], names: list[str]
                 progress(done, total)
     return {"rows": [{k: r[k] for k in ("id", "phase", "backend", "answer", "fact_ok", "style_ok", "total_ms")}
                      for r in rows], "summary": _summary(rows, names),
-            "measured_on": f"{cpu_name()}, {playground.engine.label}", "reading": reading_settings(settings)}
+            "measured_on": f"{cpu_name()}, {playground.engine.label}", "reading": reading_settings(settings),
+            "voice": [voice.greeting, voice.sign_off]}
 
 
 READING = ("top_k", "key_sentences", "candidates", "contrast", "max_new_tokens")  # the settings that shape answers
