@@ -84,7 +84,7 @@ class RAG(Backend):
 @register
 class FineTuned(Backend):
     name = "Fine-tuned"
-    description = "The base model with a LoRA adapter trained on the company's answers: no retrieval."
+    description = "The base model with a LoRA adapter trained on answers in a voice: no retrieval."
     adapter_setting = "adapter"
 
 
