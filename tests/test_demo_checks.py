@@ -206,3 +206,17 @@ def test_a_candidate_answer_is_weighed_by_the_passage_sentences_that_hold_its_fi
         "Returns and refunds: When is my refund?: Refunds take 5 business days."]
     assert figure_sentences("Returns are easy.", passages) == []
     assert figure_sentences("The refund takes 2 weeks.", passages) == []  # a figure its passages do not hold
+
+
+def test_the_tour_says_when_an_answer_gives_more_than_one_figure_of_a_kind():
+    from backends.evaluation.tour import describe_answers
+    passage = Source("returns-and-refunds", "Returns and refunds", 1, 0.7,
+                     "Returns within 30 days of delivery. Refunds take 5 business days.")
+    documents = [("Returns and refunds", passage.text)]
+    mixed, plain = checked([answer("RAG", "Return it within 5 business days. Refunds within 30 days.", [passage]),
+                            answer("Hybrid", "You have 30 days.", [passage])], documents)
+    lines = describe_answers(Comparison.of("How long?", [mixed, plain], "v1"))
+    assert lines[0] == ("**RAG** gives 5 business days and 30 days, found in its passages (more than one duration: "
+                        "the grounding check cannot tell which one answers the question), citing Returns and refunds, "
+                        "in the base model's plain voice.")
+    assert "more than one" not in lines[1]
