@@ -15,7 +15,6 @@ st.caption("Fine-tuning changes how the model behaves: a LoRA adapter learns the
            "it keeps going if you leave this page.")
 
 pg = session.playground()
-
 settings = session.settings()
 
 # every choice on this page is kept while the user looks at another page (session.kept)
@@ -182,7 +181,7 @@ if mine:
         row = st.container(horizontal=True, vertical_alignment="center")  # Delete wraps below, whole, when narrow
         info = pg.engine.adapters[adapter].manifest
         row.caption(f"**{adapter}** · {info.get('preset', '?')} · {info.get('data', '')} · final loss "
-                     f"{info.get('final_loss')} · trained in {info.get('training_seconds')} s on {info.get('device')}")
+                    f"{info.get('final_loss')} · trained in {info.get('training_seconds')} s on {info.get('device')}")
         if row.button("Delete", key=f"delete-{adapter}", icon=":material/delete:",
                         disabled=TRAINER.run is not None and TRAINER.run.active and TRAINER.run.name == adapter):
             delete_adapter(pg.engine, adapter)
