@@ -97,6 +97,7 @@ try:
         st.session_state.pop("result", None)
         st.rerun()  # so the sidebar and the edited-documents line show the documents as they are now
     if ask or edit:
+        notice.empty()  # over the last run's note ("Shown: the answers to …"), which stood while these streamed
         question = check_question(question, pg.settings)
         below.empty()
         if edit:
