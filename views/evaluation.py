@@ -32,7 +32,8 @@ def table(summary: list[dict]) -> None:
 def show(result: dict, key: str) -> None:
     greeting, sign_off = result.get("voice") or ("", "")
     if (greeting, sign_off) != (LARKSPUR.greeting, LARKSPUR.sign_off) and (greeting or sign_off):
-        st.caption(f"Voice scored: your adapter's, answers that open with “{greeting}” and close with “{sign_off}”.")
+        st.caption(f"Voice scored: your adapter's, answers that open with “{greeting}” and close with "
+                   f"“{sign_off}”.")
     score_view.charts(result["summary"])
     table(result["summary"])
     if result.get("rows"):
