@@ -349,7 +349,8 @@ class Playground:
                     sizes = " and ".join(f"the best {len(p)}" for _, p in group)
                     answer.note = " ".join(filter(None, [answer.note, (
                         f"Of {len(group)} answers, written from {sizes} passages, this one, from the best "
-                        f"{len(passages)}, takes its figures from the passage sentence nearest the question.")]))
+                        f"{len(passages)}, takes its figures from the passage sentence nearest the question. It "
+                        f"replaced the one that streamed, from the best {len(group[0][1])}.")]))
             for row, ((backend, _), out) in enumerate(zip(rows, outputs)):
                 if row in extra:
                     continue

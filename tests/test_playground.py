@@ -114,3 +114,4 @@ def test_grounded_candidates_show_the_answer_whose_figures_answer_the_question(e
         assert fits[k] == max(fits[t] for t in tried)
         sizes = " and ".join(f"the best {t}" for t in tried)
         assert (k == 3) != (f"Of {candidates} answers, written from {sizes} passages" in chosen["RAG"].note)
+        assert (k == 3) != chosen["RAG"].note.endswith("It replaced the one that streamed, from the best 3.")
