@@ -289,6 +289,7 @@ class Playground:
         rows: list[tuple[Backend, Prompt]] = []
         candidates: dict[int, list[tuple[int, list[Source]]]] = {}  # a row: its candidates' (row, passages)
         system = builtin.memory_system(kb.corpus) if kb is not None else SYSTEM
+        own = [d for d in kb.corpus.documents if kb.corpus.file_of(d)] if kb is not None else []
         for backend in backends:
             answer = answers[backend.name]
             adapter = self.adapter_for(backend)
@@ -309,7 +310,6 @@ class Playground:
             # Larkspur's name only over Larkspur's documents alone; an adapter is asked as it was trained
             backend.system = _trained_system(info) if info else system
             learned = Learned.of(info) if info else None
-            own = [d for d in kb.corpus.documents if kb.corpus.file_of(d)] if kb is not None else []
             if learned and own and not learned.knows_any_of(own):  # nobody should take its memory for theirs
                 answer.note = (f"Its adapter {adapter} was trained on {learned.words}, not on your documents"
                                + (": its answer comes from that training." if not backend.uses_retrieval

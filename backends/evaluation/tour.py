@@ -50,8 +50,7 @@ def _list(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-KIND_WORDS = {"duration": "duration", "amount": "amount", "percent": "percentage", "time": "time of day",
-              "measure": "distance", "weekday": "weekday", "figure": "figure", "number": "number"}
+KIND_WORDS = {"percent": "percentage", "time": "time of day", "measure": "distance"}  # the rest read as named
 
 
 def describe_answers(comparison: Comparison) -> list[str]:
@@ -75,7 +74,7 @@ def describe_answers(comparison: Comparison) -> list[str]:
             kinds = [c.claim.kind for c in item.claims]
             several = next((k for k in dict.fromkeys(kinds) if kinds.count(k) > 1), None)
             if several:  # "5 business days and 30 days", both in the passages: at most one answers it
-                said += (f" (more than one {KIND_WORDS.get(several, 'figure')}: the grounding check cannot tell "
+                said += (f" (more than one {KIND_WORDS.get(several, several)}: the grounding check cannot tell "
                          "which one answers the question)")
         cites = ("citing " + _list(list(dict.fromkeys(s.title for s in a.sources)))) if a.sources else "from memory alone"
         voice = "in the brand voice" if LARKSPUR.speaks(a.text) else "in the base model's plain voice"

@@ -128,8 +128,8 @@ class Trainer:
         """Starts a run in the background; Busy if one is under way. on_done(name, folder) attaches it;
         evaluate(name, held_out, voice) scores it on the held-out pairs (held_out_scores); corpus, the
         session's documents, is what it reads passages from (the configured documents by default);
-        made_by, the visitor's token, and pairs_from, where the pairs came from ("drafted from this
-        session's documents"), go into its manifest."""
+        made_by, the visitor's token, and pairs_from, where the pairs came from ("from pairs.csv"), go
+        into its manifest."""
         name = adapter_name(name)
         if (Path(settings.adapters_dir) / name).exists():  # perhaps another visitor's, in use in their columns
             raise ValueError(f"An adapter named {name} exists already; give yours another name, or delete that one "

@@ -184,9 +184,9 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
                   pairs_from: str = "of the user's own") -> dict:
     """Trains, saves PEFT's format plus a manifest into out_dir, and returns the manifest. pairs (question,
     answer) replace the shipped answers, and pairs_from says where they came from ("from pairs.csv");
-    corpus (the configured documents by default) is what the
-    reading examples retrieve from, and what the manifest says it learned. cancelled() is asked after
-    every step, and a True raises Cancelled before anything is written."""
+    corpus (the configured documents by default) is what the reading examples retrieve from, and what
+    the manifest says it learned. cancelled() is asked after every step, and a True raises Cancelled
+    before anything is written."""
     check_out_dir(Path(out_dir), own_data=pairs is not None)
     import torch
     from peft import LoraConfig, get_peft_model
