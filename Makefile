@@ -34,7 +34,7 @@ eval: setup
 # llama.cpp is the yardstick, not a dependency of the app: built once into .venv (several minutes).
 # Built for this CPU's instruction sets with AMX off: a native build's AMX kernels crash on the Q4_1 model.
 $(VENV)/.llama: $(STAMP)
-	CMAKE_ARGS="$$($(PY) -c 'from backends.evaluation.bench import yardstick_cmake_args as a; print(a())')" \
+	CMAKE_ARGS="$$($(PY) -c 'from benchmarks.bench import yardstick_cmake_args as a; print(a())')" \
 		$(PY) -m pip install --quiet --no-cache-dir llama-cpp-python==0.3.36
 	touch $@
 

@@ -1,18 +1,18 @@
 """RAG or fine-tuning? One question, four columns. Run with `make run`."""
 import streamlit as st
 
-import session
+from ui import session
 from backends.playground import Learned
 
 st.set_page_config(page_title="RAG or fine-tuning?", page_icon="🧭", layout="wide")
 
 page = st.navigation([
-    st.Page("views/playground.py", title="Playground", icon=":material/compare:", default=True),
-    st.Page("views/tour.py", title="Guided tour", icon=":material/slideshow:"),
-    st.Page("views/documents.py", title="Documents", icon=":material/description:"),
-    st.Page("views/evaluation.py", title="Evaluation", icon=":material/analytics:"),
-    st.Page("views/finetune.py", title="Fine-tune", icon=":material/model_training:"),
-    st.Page("views/decide.py", title="Decision guide", icon=":material/rule:"),
+    st.Page("ui/pages/playground.py", title="Playground", icon=":material/compare:", default=True),
+    st.Page("ui/pages/tour.py", title="Guided tour", icon=":material/slideshow:"),
+    st.Page("ui/pages/documents.py", title="Documents", icon=":material/description:"),
+    st.Page("ui/pages/evaluation.py", title="Evaluation", icon=":material/analytics:"),
+    st.Page("ui/pages/finetune.py", title="Fine-tune", icon=":material/model_training:"),
+    st.Page("ui/pages/decide.py", title="Decision guide", icon=":material/rule:"),
 ])
 
 # A first start shows its steps here, in the main area; later runs keep the slot, empty, so the page's

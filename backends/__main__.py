@@ -181,7 +181,7 @@ def _eval(args, settings: Settings) -> int:
 
 
 def _bench(args, settings: Settings) -> int:
-    from .evaluation.bench import format_bench, run_bench
+    from benchmarks.bench import format_bench, run_bench
     result = run_bench(settings, tokens=args.tokens, runs=args.runs, starts=not args.no_starts, copies=args.copies,
                        pages=args.pages, training=not args.no_training, browser=not args.no_browser)
     print(json.dumps(result, indent=2) if args.json else format_bench(result))

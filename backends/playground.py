@@ -18,7 +18,8 @@ from .documents.convert import has_text
 from .documents.corpus import Corpus, shipped_sample
 from .documents.edits import PolicyEdit, apply_edit
 from .model.engine import Engine, Prompt
-from .documents.index import Embedder, Index, IndexUnavailable, SyncReport, open_store
+from .documents.embedding import Embedder
+from .documents.index import Index, IndexUnavailable, SyncReport, open_store
 from .documents.shared import SharedCollection
 from .documents.uploads import FileResult, UploadLimits, add_files
 from .model.weights import Progress, cache_name, load_embedder

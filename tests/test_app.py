@@ -58,7 +58,7 @@ def test_edit_the_policy_shows_before_and_after(app):
 def test_an_edit_whose_run_was_cut_short_after_it_went_in_is_answered_on_return(app):
     """A second click on Edit, or another page chosen, while the answers after the edit stream: the edit is
     in, and the answers before are kept; back on the page, the answers after it are given."""
-    from answer_view import EditUnderWay
+    from ui.answers import EditUnderWay
     from backends import get_edit
     app.button[0].click().run()  # Ask: the answers before
     kb, edit, before = app.session_state.kb, get_edit("refund-window"), app.session_state.result.answers
@@ -83,7 +83,7 @@ def test_an_edit_whose_run_was_cut_short_after_it_went_in_is_answered_on_return(
 def test_answers_that_streamed_while_the_user_was_on_another_page_are_shown_on_return(app):
     """Another page chosen while the answers stream: the generation goes on, and the Playground, shown
     again, follows it to the end (or shows it, ended) instead of throwing it away."""
-    import answer_view as view
+    from ui import answers as view
     from backends import Playground, Settings, load_engine
     configured = Settings.load()  # the app's own settings, so the generation is the session's
     pg = Playground(load_engine(configured), configured)
@@ -105,7 +105,7 @@ def test_a_bad_question_gets_a_message_and_keeps_the_text(app, question, message
 
 def test_documents_page_refuses_an_empty_document_and_keeps_nothing_lost(engine, knowledge_parts):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.switch_page("views/documents.py").run()
+    at.switch_page("ui/pages/documents.py").run()
     assert not at.exception
     assert at.title[0].value == "Documents"
     original = at.text_area[0].value
@@ -129,7 +129,7 @@ def test_an_unreachable_qdrant_server_is_explained_and_base_still_answers(engine
 
 def test_evaluation_page_shows_the_figures_recorded_with_the_adapter(engine, knowledge_parts):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    at.switch_page("views/evaluation.py").run()
+    at.switch_page("ui/pages/evaluation.py").run()
     assert not at.exception
     assert at.title[0].value == "Evaluation"
     assert any(h.value == "Recorded with adapter larkspur-voice" for h in at.subheader)
@@ -159,7 +159,7 @@ def test_a_first_start_shows_its_steps_in_the_main_area(monkeypatch, engine, kno
 
 def test_files_uploaded_on_the_documents_page_join_the_session_and_a_bad_one_is_named(app):
     from tests import documents_for_tests as make
-    app.switch_page("views/documents.py").run()
+    app.switch_page("ui/pages/documents.py").run()
     uploader = app.main.get("file_uploader")[0]
     uploader.upload("oakridge.pdf", make.pdf([make.POLICY, "Frames carry a 7-year warranty."]), "application/pdf")
     uploader.upload("broken.pdf", b"%PDF-1.4 not really", "application/pdf")
@@ -173,13 +173,13 @@ def test_files_uploaded_on_the_documents_page_join_the_session_and_a_bad_one_is_
     assert any("oakridge.pdf" in o and o.endswith("· yours") and o.count("oakridge.pdf") == 1 for o in options) and any("Returns and refunds" in o for o in options)
     app.toggle[0].set_value(False).run()  # answer from my documents only
     assert all("yours" in o for o in app.selectbox[0].options)
-    app.switch_page("views/playground.py").run()  # the prepared edits change the sample: only your own is offered
+    app.switch_page("ui/pages/playground.py").run()  # the prepared edits change the sample: only your own is offered
     assert not app.exception, app.exception
     assert app.selectbox(key="edit").options == ["Your own edit: find and replace…"]
     assert app.text_input[0].label == "Find"
-    app.switch_page("views/documents.py").run()
+    app.switch_page("ui/pages/documents.py").run()
     app.toggle[0].set_value(True).run()  # the sample beside them again
-    app.switch_page("views/playground.py").run()
+    app.switch_page("ui/pages/playground.py").run()
     app.selectbox(key="edit").set_value("own").run()
     document = next(s for s in app.selectbox if s.label == "Document")
     assert app.session_state.kb.corpus.file_of(document.value) == "oakridge.pdf"  # your own upload comes first
@@ -196,7 +196,7 @@ def test_your_own_edit_says_when_the_text_is_not_there_and_changes_nothing(app):
 
 
 def test_your_own_questions_are_scored_on_the_evaluation_page_and_a_bad_file_is_named(app):
-    app.switch_page("views/evaluation.py").run()
+    app.switch_page("ui/pages/evaluation.py").run()
     uploader = app.main.get("file_uploader")[0]
     uploader.upload("mine.csv", b"query,expected\nq,a\n", "text/csv").run()
     next(b for b in app.button if b.label == "Score my questions").click().run()
@@ -218,12 +218,12 @@ def test_your_own_questions_are_scored_on_the_evaluation_page_and_a_bad_file_is_
 
 
 def test_the_evaluation_runs_in_the_background_says_where_it_is_and_cancels(app):
-    app.switch_page("views/evaluation.py").run()
+    app.switch_page("ui/pages/evaluation.py").run()
     next(b for b in app.button if b.label == "Run the evaluation").click().run()
     bar = next(p.proto.text for p in app.get("progress"))
     assert bar.startswith("before the edits, question 1 of 32")
-    app.switch_page("views/playground.py").run()  # another page: the run goes on
-    app.switch_page("views/evaluation.py").run()
+    app.switch_page("ui/pages/playground.py").run()  # another page: the run goes on
+    app.switch_page("ui/pages/evaluation.py").run()
     next(b for b in app.button if b.label == "Cancel").click().run()
     for _ in range(120):
         if any("Cancelled: nothing was kept." in w.value for w in app.warning):
@@ -237,8 +237,8 @@ def test_the_evaluation_runs_in_the_background_says_where_it_is_and_cancels(app)
 def test_the_question_and_the_edit_survive_a_visit_to_another_page(app):
     app.text_area[0].input("Is shipping free?").run()
     app.selectbox(key="edit").set_value("free-shipping").run()
-    app.switch_page("views/documents.py").run()
-    app.switch_page("views/playground.py").run()
+    app.switch_page("ui/pages/documents.py").run()
+    app.switch_page("ui/pages/playground.py").run()
     assert app.text_area[0].value == "Is shipping free?" and app.selectbox(key="edit").value == "free-shipping"
     suggested = next(b for b in app.button if b.label.startswith("Ask “How much do I have to spend"))
     suggested.click().run()  # the edit's own question, asked in one click

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from backends.evaluation.bench import format_bench
+from benchmarks.bench import format_bench
 from tests.conftest import ROOT
 
 

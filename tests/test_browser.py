@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from backends.evaluation.cloud import chromium, start_server
+from benchmarks.cloud import chromium, start_server
 from tests.conftest import ROOT
 
 CHROMIUM = chromium()
@@ -261,7 +261,7 @@ def test_three_sessions_asking_at_once_are_all_answered(server, browser):
 def test_visitors_in_a_crowd_get_the_answers_they_got_alone(server, browser):
     """The bench's served visitors, three of them (the second on documents it edited): each asks alone,
     then all press Ask together; every page shows the four answers it got alone."""
-    from backends.evaluation.served_visitors import served_visitors
+    from benchmarks.served_visitors import served_visitors
     result = served_visitors(count=3, runs=1, url=server, browser=browser)
     assert result["answered"] and result["answers_same_as_alone"], result
     assert result["p95_s"] >= result["alone_s"] > 0

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from backends.evaluation.cloud import HIDE_PACKAGE, cloud_env, write_hub_cache
+from benchmarks.cloud import HIDE_PACKAGE, cloud_env, write_hub_cache
 from backends.model.weights import HUB_GGUF
 from tests.conftest import REFUND_QUESTION, ROOT
 

@@ -159,7 +159,7 @@ def test_a_cancelled_run_leaves_no_adapter_anywhere(settings, tmp_path):
 
 def test_the_fine_tune_page_says_what_a_run_costs_and_names_a_bad_file(engine, knowledge_parts):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
-    at.switch_page("views/finetune.py").run()
+    at.switch_page("ui/pages/finetune.py").run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Fine-tune"
     captions = " ".join(c.value for c in at.caption)
@@ -203,7 +203,7 @@ def test_pairs_drafted_from_documents_are_shown_for_review_before_training(engin
     assert window["answer"].startswith("You can return unused items") and window["document"] == "Returns and refunds"
     assert all(p["question"].endswith("?") and p["answer"] for p in drafted) and len(drafted) >= 40
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
-    at.switch_page("views/finetune.py").run()
+    at.switch_page("ui/pages/finetune.py").run()
     at.radio[0].set_value("Pairs drafted from this session's documents").run()
     assert not at.exception, at.exception
     assert any(f"{len(drafted)} pairs drafted from this session's documents" in c.value for c in at.caption)
@@ -213,8 +213,8 @@ def test_pairs_drafted_from_documents_are_shown_for_review_before_training(engin
     assert not next(b for b in at.button if b.label == "Start training").disabled
     at.text_input(key="ft-name").input("bike-voice").run()
     at.text_input(key="ft-greeting-False").input("Howdy!").run()
-    at.switch_page("views/playground.py").run()
-    at.switch_page("views/finetune.py").run()  # back: the form as it was left
+    at.switch_page("ui/pages/playground.py").run()
+    at.switch_page("ui/pages/finetune.py").run()  # back: the form as it was left
     assert at.radio(key="ft-source").value == "Pairs drafted from this session's documents"
     assert at.text_input(key="ft-name").value == "bike-voice" and at.text_input(key="ft-greeting-False").value == "Howdy!"
     assert list(at.dataframe[0].value["question"]) == [p["question"] for p in drafted]
@@ -236,7 +236,7 @@ def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engi
                                                                            playground, kb, tmp_path):
     from backends.training.jobs import TRAINER
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
-    at.switch_page("views/finetune.py").run()
+    at.switch_page("ui/pages/finetune.py").run()
     assert not any(b.label == "Cancel" for b in at.button)  # idle: nothing under way, Start offered
     configured = settings.with_(adapters_dir=str(tmp_path / "adapters"))
 
@@ -250,7 +250,7 @@ def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engi
     assert "page-states" not in shown and not at.get("vega_lite_chart") and not any(b.label == "Cancel" for b in at.button)
     visitor = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)  # that visitor, at their address
     visitor.query_params["visitor"] = "another-visitor"
-    visitor.switch_page("views/finetune.py").run()
+    visitor.switch_page("ui/pages/finetune.py").run()
     assert any(b.label == "Cancel" for b in visitor.button)  # going: its name, progress and Cancel, for its maker
     assert any("page-states" in h.value for h in visitor.subheader)
     run = wait(TRAINER, timeout=600)

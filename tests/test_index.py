@@ -105,7 +105,7 @@ def test_key_sentences_pick_the_sentence_that_answers(kb):
 
 
 def test_vectors_saved_by_one_process_spare_the_next_one_embedding(knowledge_parts, tmp_path):
-    from backends.documents.index import Embedder
+    from backends.documents.embedding import Embedder
     model = knowledge_parts[1].model
     saved = tmp_path / "vectors.json"
     first = Embedder(model, "test", saved)
@@ -121,7 +121,7 @@ def test_vectors_saved_by_one_process_spare_the_next_one_embedding(knowledge_par
 
 def test_building_an_index_saves_its_vectors_for_the_next_start(knowledge_parts, settings, tmp_path):
     from backends import Corpus, Index
-    from backends.documents.index import Embedder
+    from backends.documents.embedding import Embedder
     store, shared = knowledge_parts
     saved = tmp_path / "vectors.json"
     Index.build(Corpus.from_folder(settings.corpus_dir), store, Embedder(shared.model, "test", saved), settings.chunk_chars)

@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from backends import KnowledgeBase, get_edit, open_store
-from backends.documents.index import Embedder, chunk_document
+from backends.documents.embedding import Embedder
+from backends.documents.index import chunk_document
 from backends.documents.shared import SharedCollection, corpus_of_files, ingest
 from tests import documents_for_tests as make
 from tests.conftest import REFUND_QUESTION, ROOT

@@ -26,7 +26,7 @@ def text(at):
 
 
 def test_the_tour_runs_the_real_thing_from_the_question_to_the_decision(engine, knowledge_parts):
-    at = page("views/tour.py")
+    at = page("ui/pages/tour.py")
     assert "Step 1 of 6" in step(at)
     assert button(at, "Next").disabled  # nothing to talk about before the answers are in
     button(at, "Ask “How long").click().run()
@@ -63,7 +63,7 @@ def test_the_tour_runs_the_real_thing_from_the_question_to_the_decision(engine, 
 
 
 def test_the_decision_guide_answers_for_the_team_s_situation(engine, knowledge_parts):
-    at = page("views/decide.py")
+    at = page("ui/pages/decide.py")
     assert at.success[0].value.startswith("**RAG.**")
     assert any("Fine-tuning to hide bad grounding" in w.value for w in at.warning)
     at.radio(key="decide-problem").set_value("behaviour").run()
@@ -81,7 +81,7 @@ def test_the_tour_offers_the_sample_back_when_the_session_set_it_aside(engine, k
     """Its story is told on the Larkspur sample: a session answering from its own documents only is told
     so, and brings the sample back with one button, its own documents kept."""
     from tests.documents_for_tests import docx
-    at = page("views/tour.py")
+    at = page("ui/pages/tour.py")
     kb = at.session_state["kb"]
     kb.add_files([("handbook.docx", docx("Oakridge staff handbook", {"Leave": "Staff get 27 days of leave."}))], settings)
     kb.use_sample(False)

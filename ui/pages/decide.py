@@ -2,8 +2,8 @@
 each reason backed by what this playground measured."""
 import streamlit as st
 
-import decision_view
-import session
+from ui import decision
+from ui import session
 from backends.evaluation.decision import QUESTIONS, Situation, decide
 
 st.title("Decision guide")
@@ -20,4 +20,4 @@ with left:
         answers[name] = st.radio(question, list(options), key=f"decide-{name}", format_func=options.get)
 with right:
     figures = session.measured_figures(pg)
-    decision_view.show(decide(Situation(**answers), figures), figures)
+    decision.show(decide(Situation(**answers), figures), figures)

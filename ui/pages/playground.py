@@ -3,8 +3,8 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-import answer_view as view
-import session
+from ui import answers as view
+from ui import session
 from backends import PREPARED_EDITS, backend_names, check_question, get_backend, get_edit
 from backends.documents.edits import check_edit, custom_edit
 

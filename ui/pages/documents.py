@@ -1,7 +1,7 @@
 """The documents RAG and Hybrid answer from: upload your own, read them, edit any by hand, remove, reset."""
 import streamlit as st
 
-import session
+from ui import session
 from backends import PREPARED_EDITS
 
 st.title("Documents")

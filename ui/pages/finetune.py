@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-import session
+from ui import session
 from backends.playground import listed
 from backends.training import DATA_DIR, read_jsonl
 from backends.training.jobs import PRESETS, TRAINER, Busy, belongs, delete_adapter, held_out_scores

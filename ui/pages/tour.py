@@ -2,10 +2,10 @@
 The presenter may leave at any step: the answers and the edit stay in the session's Playground."""
 import streamlit as st
 
-import answer_view as view
-import decision_view
-import score_view
-import session
+from ui import answers as view
+from ui import decision
+from ui import scoreboard
+from ui import session
 from backends import backend_names, get_backend, get_edit
 from backends.evaluation.decision import Situation, decide
 from backends.evaluation.scoreboard import recorded_source, recorded_summaries
@@ -41,7 +41,7 @@ if step < len(STEPS) - 1:
 else:
     forward.button("Start again", icon=":material/replay:", on_click=go, args=(0,), width="stretch")
 if out.button("Leave the tour and explore", type="tertiary", icon=":material/explore:", on_click=leave):
-    st.switch_page("views/playground.py")
+    st.switch_page("ui/pages/playground.py")
 
 if kb is None:
     st.stop()  # the reason is shown above: the tour needs the documents
@@ -103,11 +103,11 @@ elif step == 4:
     if summary:
         action.caption(f"Measured on the held-out questions, {source}. The Evaluation page runs it again on this machine.")
         with action:
-            score_view.charts(summary)
+            scoreboard.charts(summary)
     else:
         action.info("No evaluation is recorded yet: the Evaluation page runs one (a few minutes).")
 elif step == 5:
     figures = session.measured_figures(pg)
     with action:
-        decision_view.show(decide(Situation("both", "often", "yes", "yes", "relaxed"), figures), figures)
-        st.page_link("views/decide.py", label="Decide for your own problem", icon=":material/rule:")
+        decision.show(decide(Situation("both", "often", "yes", "yes", "relaxed"), figures), figures)
+        st.page_link("ui/pages/decide.py", label="Decide for your own problem", icon=":material/rule:")

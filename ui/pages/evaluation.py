@@ -4,8 +4,8 @@ import json
 import pandas as pd
 import streamlit as st
 
-import score_view
-import session
+from ui import scoreboard
+from ui import session
 from backends.evaluation import HELD_OUT, evaluate, load_questions, parse_questions
 from backends.evaluation.runs import EvaluationRun
 from backends.evaluation.scoreboard import LARKSPUR, recorded_summaries
@@ -34,7 +34,7 @@ def show(result: dict, key: str) -> None:
     if (greeting, sign_off) != (LARKSPUR.greeting, LARKSPUR.sign_off) and (greeting or sign_off):
         st.caption(f"Voice scored: your adapter's, answers that open with “{greeting}” and close with "
                    f"“{sign_off}”.")
-    score_view.charts(result["summary"])
+    scoreboard.charts(result["summary"])
     table(result["summary"])
     if result.get("rows"):
         with st.expander("Every answer"):

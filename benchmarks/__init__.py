@@ -1,0 +1,1 @@
+"""Measurement harnesses: scripts that time and probe the playground (`make bench`); the app never imports them."""
