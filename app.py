@@ -1,8 +1,8 @@
 """RAG or fine-tuning? One question, four columns. Run with `make run`."""
 import streamlit as st
 
-from ui import session
 from backends.playground import Learned
+from ui import session
 
 st.set_page_config(page_title="RAG or fine-tuning?", page_icon="🧭", layout="wide")
 

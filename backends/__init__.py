@@ -5,7 +5,18 @@ engine, lean decoder, adapters), `training` and `evaluation`; the columns themse
 backends in one `registry`, and `playground` puts a question through them.
 """
 from .answers import Answer, Provenance, Source, Timings
-from .documents import PREPARED_EDITS, Corpus, Document, Embedder, Index, IndexUnavailable, PolicyEdit, apply_edit, get_edit, open_store
+from .documents import (
+    PREPARED_EDITS,
+    Corpus,
+    Document,
+    Embedder,
+    Index,
+    IndexUnavailable,
+    PolicyEdit,
+    apply_edit,
+    get_edit,
+    open_store,
+)
 from .model import Engine, Prompt
 from .playground import KnowledgeBase, Playground, check_question, load_engine, load_knowledge_parts
 from .registry import Backend, backend_names, get_backend, register, unregister

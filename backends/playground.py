@@ -12,16 +12,16 @@ from pathlib import Path
 from typing import Callable
 
 from . import builtin  # noqa: F401  (registers the built-in backends)
-from .model.adapters import HOW_TO_GET_ONE, AdapterInfo
 from .answers import Answer, Provenance, Source, Timings
 from .documents.convert import has_text
 from .documents.corpus import Corpus, shipped_sample
 from .documents.edits import PolicyEdit, apply_edit
-from .model.engine import Engine, Prompt
 from .documents.embedding import Embedder
 from .documents.index import Index, IndexUnavailable, SyncReport, open_store
 from .documents.shared import SharedCollection
 from .documents.uploads import FileResult, UploadLimits, add_files
+from .model.adapters import HOW_TO_GET_ONE, AdapterInfo
+from .model.engine import Engine, Prompt
 from .model.weights import Progress, cache_name, load_embedder
 from .registry import SYSTEM, Backend, backend_names, get_backend
 from .settings import Settings

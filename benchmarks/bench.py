@@ -21,14 +21,14 @@ from pathlib import Path
 
 from backends.documents.corpus import Corpus
 from backends.documents.edits import get_edit
-from backends.model.engine import Prompt
 from backends.documents.embedding import Embedder
 from backends.documents.index import Index
-from backends.playground import KnowledgeBase, Playground, load_engine, load_knowledge_parts
-from benchmarks import cloud
+from backends.model.engine import Prompt
 from backends.model.weights import cpu_name
+from backends.playground import KnowledgeBase, Playground, load_engine, load_knowledge_parts
 from backends.registry import backend_names, get_backend
 from backends.settings import Settings
+from benchmarks import cloud
 
 QUESTIONS = {"base_length": "How long do I have to return something?",
              "rag_length": "I bought boots last week and they pinch. How long do I have to send them back, and when will my refund arrive?"}
@@ -119,9 +119,9 @@ def yardstick_cmake_args() -> str:
 
 def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool = True, copies: int = 100,
               pages: int = 250, training: bool = True, browser: bool = True) -> dict:
+    import peft
     import torch
     import transformers
-    import peft
 
     engine = load_engine(settings)
     playground = Playground(engine, settings)

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from benchmarks.bench import VISITOR_EDITS as EDITS, VISITOR_QUESTIONS as QUESTIONS
+from benchmarks.bench import VISITOR_EDITS as EDITS
+from benchmarks.bench import VISITOR_QUESTIONS as QUESTIONS
 from benchmarks.cloud import chromium, start_server
 
 COLUMNS = ("base", "rag", "fine-tuned", "hybrid")  # the answer boxes' keys (ui/answers.py: answer-<column>-now)

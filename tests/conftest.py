@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from backends import Backend, KnowledgeBase, Playground, Settings, load_engine, load_knowledge_parts, register, unregister
+from backends import (
+    Backend,
+    KnowledgeBase,
+    Playground,
+    Settings,
+    load_engine,
+    load_knowledge_parts,
+    register,
+    unregister,
+)
 from backends.model.adapters import MANIFEST_FORMAT
 from backends.model.engine import Generation
 

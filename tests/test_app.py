@@ -58,8 +58,8 @@ def test_edit_the_policy_shows_before_and_after(app):
 def test_an_edit_whose_run_was_cut_short_after_it_went_in_is_answered_on_return(app):
     """A second click on Edit, or another page chosen, while the answers after the edit stream: the edit is
     in, and the answers before are kept; back on the page, the answers after it are given."""
-    from ui.answers import EditUnderWay
     from backends import get_edit
+    from ui.answers import EditUnderWay
     app.button[0].click().run()  # Ask: the answers before
     kb, edit, before = app.session_state.kb, get_edit("refund-window"), app.session_state.result.answers
     kb.apply_edit(edit)  # as ask_across_edit leaves it when the run stops during the answers after
@@ -83,8 +83,8 @@ def test_an_edit_whose_run_was_cut_short_after_it_went_in_is_answered_on_return(
 def test_answers_that_streamed_while_the_user_was_on_another_page_are_shown_on_return(app):
     """Another page chosen while the answers stream: the generation goes on, and the Playground, shown
     again, follows it to the end (or shows it, ended) instead of throwing it away."""
-    from ui import answers as view
     from backends import Playground, Settings, load_engine
+    from ui import answers as view
     configured = Settings.load()  # the app's own settings, so the generation is the session's
     pg = Playground(load_engine(configured), configured)
     app.session_state.answering = view.start_answering(pg, app.session_state.kb, "Do you ship to Canada?", view.ANSWERING)

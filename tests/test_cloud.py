@@ -7,8 +7,8 @@ import json
 import subprocess
 import sys
 
-from benchmarks.cloud import HIDE_PACKAGE, cloud_env, write_hub_cache
 from backends.model.weights import HUB_GGUF
+from benchmarks.cloud import HIDE_PACKAGE, cloud_env, write_hub_cache
 from tests.conftest import REFUND_QUESTION, ROOT
 
 

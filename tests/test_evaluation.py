@@ -1,7 +1,7 @@
 import json
+import os
 import subprocess
 import sys
-import os
 
 import pytest
 
@@ -69,7 +69,13 @@ def test_a_recorded_evaluation_is_cited_with_its_date_machine_and_figures(playgr
     import shutil
 
     from backends.evaluation.decision import measured_figures
-    from backends.evaluation.scoreboard import evaluate, parse_questions, record_evaluation, recorded_source, recorded_summaries
+    from backends.evaluation.scoreboard import (
+        evaluate,
+        parse_questions,
+        record_evaluation,
+        recorded_source,
+        recorded_summaries,
+    )
     from backends.model.adapters import check_adapter
     shipped = ROOT / "adapters" / "larkspur-voice"
     folder = shutil.copytree(shipped, tmp_path / "larkspur-voice")
@@ -130,6 +136,7 @@ def test_your_own_questions_are_scored_on_your_own_documents(playground, kb, set
 
 def test_an_adapter_of_the_users_own_is_scored_in_its_own_voice(engine, settings, tmp_path):
     import json as json_
+
     from backends import Playground
     from backends.evaluation.scoreboard import trained_voice
     from tests.conftest import make_adapter

@@ -7,10 +7,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from backends import Playground
+from backends.documents.corpus import Document
 from backends.playground import Learned
 from backends.training import TrainingConfig
 from backends.training.jobs import Busy, Preset, Trainer, adapter_name, delete_adapter, held_out_scores, made_in_app
-from backends.documents.corpus import Document
 from backends.training.pairs import Voice, draft_pairs, parse_pairs, split_held_out
 from tests.conftest import ROOT
 

@@ -10,19 +10,17 @@ garbage-collected, so sessions never see each other's edits.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import time
 import uuid
 import weakref
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Callable
 
 from ..answers import Source
+from ..settings import Settings
 from .corpus import Corpus, Document
 from .embedding import Embedder
-from ..settings import Settings
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“(*])")
 _POINT_NAMESPACE = uuid.UUID("8f5c2b1e-5d2a-4a8e-9c61-0b7f3e2d9a10")

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..documents.edits import PREPARED_EDITS
-from ..playground import KnowledgeBase, Playground, load_knowledge_parts
 from ..model.weights import cpu_name
+from ..playground import KnowledgeBase, Playground, load_knowledge_parts
 from ..registry import backend_names, get_backend
 from ..settings import ROOT
 from ..training.pairs import Voice

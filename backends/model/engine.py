@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..settings import Settings
 from .adapters import HOW_TO_GET_ONE, AdapterInfo, AdapterProblem, check_adapter
 from .weights import ModelSource, Progress, brief, full_precision_file, load_generator, quiet
-from ..settings import Settings
 
 BASE = "__base__"  # PEFT's name for "no adapter" in adapter_names
 STOPS = ("<|im_end|>", "<|im_start|>", "\n#", "\n\n\n", "\nQuestion:")  # a small model runs on into made-up text

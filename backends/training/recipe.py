@@ -33,9 +33,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from ..model.adapters import MANIFEST_FORMAT
 from ..builtin import grounded_passages, memory_system
 from ..documents.corpus import Corpus
+from ..model.adapters import MANIFEST_FORMAT
 from ..model.weights import BASE_MODEL_ID, load_generator
 from ..registry import get_backend
 from ..settings import ROOT, Settings

@@ -2,9 +2,8 @@
 each reason backed by what this playground measured."""
 import streamlit as st
 
-from ui import decision
-from ui import session
 from backends.evaluation.decision import QUESTIONS, Situation, decide
+from ui import decision, session
 
 st.title("Decision guide")
 st.caption("Answer five questions about your problem. The answer beside them changes as you do, and each reason cites "

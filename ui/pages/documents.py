@@ -1,8 +1,8 @@
 """The documents RAG and Hybrid answer from: upload your own, read them, edit any by hand, remove, reset."""
 import streamlit as st
 
-from ui import session
 from backends import PREPARED_EDITS
+from ui import session
 
 st.title("Documents")
 kb = session.knowledge_base()

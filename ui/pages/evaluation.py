@@ -4,11 +4,10 @@ import json
 import pandas as pd
 import streamlit as st
 
-from ui import scoreboard
-from ui import session
 from backends.evaluation import HELD_OUT, evaluate, load_questions, parse_questions
 from backends.evaluation.runs import EvaluationRun
 from backends.evaluation.scoreboard import LARKSPUR, recorded_summaries
+from ui import scoreboard, session
 
 st.title("Evaluation")
 st.caption("Every column answers every held-out question twice: on the documents as shipped (**before**) and "

@@ -2,11 +2,11 @@
 import pandas as pd
 import streamlit as st
 
-from ui import session
 from backends.playground import listed
 from backends.training import DATA_DIR, read_jsonl
 from backends.training.jobs import PRESETS, TRAINER, Busy, belongs, delete_adapter, held_out_scores
 from backends.training.pairs import Voice, check_pairs, draft_pairs, parse_pairs, undrafted
+from ui import session
 
 st.title("Fine-tune")
 st.caption("Fine-tuning changes how the model behaves: a LoRA adapter learns the answers you give it, in "

@@ -3,10 +3,10 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from ui import answers as view
-from ui import session
 from backends import PREPARED_EDITS, backend_names, check_question, get_backend, get_edit
 from backends.documents.edits import check_edit, custom_edit
+from ui import answers as view
+from ui import session
 
 DEFAULT_QUESTION = "How long do I have to return something?"
 OWN_EDIT = "own"

@@ -2,14 +2,12 @@
 The presenter may leave at any step: the answers and the edit stay in the session's Playground."""
 import streamlit as st
 
-from ui import answers as view
-from ui import decision
-from ui import scoreboard
-from ui import session
 from backends import backend_names, get_backend, get_edit
 from backends.evaluation.decision import Situation, decide
 from backends.evaluation.scoreboard import recorded_source, recorded_summaries
 from backends.evaluation.tour import STEPS, TOUR_EDIT, TOUR_QUESTION, describe_answers, describe_verdicts
+from ui import answers as view
+from ui import decision, scoreboard, session
 
 st.title("Guided tour: RAG or fine-tuning?")
 pg, kb = session.playground(), session.knowledge_base()
