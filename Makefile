@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench eval adapter clean
+.PHONY: setup run test lint bench eval adapter screenshot clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,13 @@ run: setup
 test: setup
 	$(PY) -m pytest
 
+lint: setup
+	$(PY) -m ruff check .
+
+# The README's picture: the real app in Chromium after the refund edit (needs `apt-get install chromium`).
+screenshot: setup
+	$(PY) -m benchmarks.screenshot
+
 # Reproduces the shipped adapter from a fixed seed, then evaluates it and records the figures.
 adapter: setup
 	$(PY) -m backends train --evaluate
@@ -39,7 +46,7 @@ $(VENV)/.llama: $(STAMP)
 	touch $@
 
 bench: setup $(VENV)/.llama
-	$(PY) -m backends bench
+	$(PY) -m benchmarks.bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache

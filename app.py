@@ -1,11 +1,13 @@
 """RAG or fine-tuning? One question, four columns. Run with `make run`."""
 import streamlit as st
 
-from backends.playground import Learned
+from backends.learned import Learned
 from ui import session
 
 st.set_page_config(page_title="RAG or fine-tuning?", page_icon="🧭", layout="wide")
 
+# The pages live in ui/pages/, not in a pages/ folder beside this file: Streamlit would treat such a
+# folder as its older automatic navigation; st.navigation names each page, its title and icon here.
 page = st.navigation([
     st.Page("ui/pages/playground.py", title="Playground", icon=":material/compare:", default=True),
     st.Page("ui/pages/tour.py", title="Guided tour", icon=":material/slideshow:"),
@@ -26,7 +28,7 @@ with st.sidebar:
         mark = " (in your columns)" if name in used else ""
         st.caption(f"**Adapter** {name}{mark}: trained on {Learned.of(info).words}",
                    help=f"It learned corpus version {info.corpus_version}.")
-    for name, problem in pg.engine.problems.items():
+    for name in pg.engine.problems:
         st.caption(f"**Adapter** {name}: not installed")
     kb = session.knowledge_base()
     if kb is not None:

@@ -17,8 +17,10 @@ from .documents import (
     get_edit,
     open_store,
 )
+from .knowledge import KnowledgeBase
+from .loading import load_engine, load_knowledge_parts
 from .model import Engine, Prompt
-from .playground import KnowledgeBase, Playground, check_question, load_engine, load_knowledge_parts
+from .playground import Playground, check_question
 from .registry import Backend, backend_names, get_backend, register, unregister
 from .settings import Settings
 

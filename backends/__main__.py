@@ -8,9 +8,11 @@ import time
 
 from .documents.edits import PREPARED_EDITS, get_edit
 from .documents.index import IndexUnavailable
-from .playground import KnowledgeBase, Playground, check_question, load_engine, load_knowledge_parts
+from .knowledge import KnowledgeBase
+from .loading import load_engine, load_knowledge_parts
+from .playground import Playground, check_question
 from .registry import backend_names, get_backend
-from .settings import Settings
+from .settings import Settings, settings_table
 from .training import TrainingConfig
 
 
@@ -67,7 +69,8 @@ def _read_docs(paths: list[str]) -> list[tuple[str, bytes]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink() and p.suffix.lower() in FORMATS)
+            found = sorted(p for p in path.rglob("*")
+                           if p.is_file() and not p.is_symlink() and p.suffix.lower() in FORMATS)
             if not found:
                 raise ValueError(f"{path} holds no supported documents ({', '.join(sorted(FORMATS))}).")
             files += [(p.name, p.read_bytes()) for p in found]
@@ -92,7 +95,9 @@ def _ingest(args, settings: Settings) -> int:
         raise ValueError("None of the files could be used.")
     name = args.collection or settings.collection or "playground-documents"
     store, embedder = load_knowledge_parts(settings)
-    progress = (lambda done, total: print(f"\r{done}/{total} documents indexed", end="", file=sys.stderr, flush=True))
+
+    def progress(done, total):
+        print(f"\r{done}/{total} documents indexed", end="", file=sys.stderr, flush=True)
     shared, report = ingest(corpus, store, embedder, settings.chunk_chars, name, progress)
     print(file=sys.stderr)
     print(f"{name}: {len(shared.texts)} documents, {shared.chunks} chunks in {location} "
@@ -115,6 +120,13 @@ def _train(args, settings: Settings) -> int:
     from .training import train_adapter
     from .training.jobs import PRESETS
     from .training.pairs import Voice, parse_pairs
+    for option in ("steps", "epochs", "rank", "alpha", "memory_passes", "reading_passes"):
+        value = getattr(args, option)
+        least = 0 if option.endswith("passes") else 1
+        if value is not None and value < least:  # 0 steps read as "no limit", and a negative count as one
+            raise ValueError(f"--{option.replace('_', '-')} must be a whole number of at least {least}, got {value}.")
+    if args.lr <= 0:
+        raise ValueError(f"--lr must be above 0, got {args.lr}.")
     pairs = None
     if args.data:  # a file of the user's own, read (and refused with its line) before the model loads
         if not args.out:
@@ -135,13 +147,15 @@ def _train(args, settings: Settings) -> int:
     def progress(step, total, loss):
         print(f"step {step}/{total}  loss {loss:.3f}  {time.time() - started:.0f} s", flush=True)
 
-    manifest = train_adapter(settings, out, config, progress, max_steps=args.steps or (preset.max_steps if preset else None),
+    max_steps = args.steps or (preset.max_steps if preset else None)
+    manifest = train_adapter(settings, out, config, progress, max_steps=max_steps,
                              pairs=pairs, pairs_from=f"from {Path(args.data).name}" if args.data else "")
     print(f"saved {out} (final loss {manifest['final_loss']}, {manifest['training_seconds']} s)")
     if args.evaluate:
         from .evaluation import HELD_OUT, evaluate, format_table, load_questions
         from .evaluation.scoreboard import record_evaluation
-        from .playground import Playground, load_engine
+        from .loading import load_engine
+        from .playground import Playground
         tuned = settings.with_(adapters_dir=str(out.parent), adapter=out.name, hybrid_adapter=out.name)
         result = evaluate(Playground(load_engine(tuned), tuned), load_questions(HELD_OUT))
         record_evaluation(out, result)
@@ -151,15 +165,20 @@ def _train(args, settings: Settings) -> int:
 
 def _eval(args, settings: Settings) -> int:
     from .evaluation import HELD_OUT, evaluate, format_table, load_questions
-    from .playground import Playground, load_engine
+    from .loading import load_engine
+    from .playground import Playground
     if args.record and (args.questions or args.docs or args.backend):
-        raise ValueError("--record records the whole evaluation: the held-out questions, every column, the shipped documents.")
+        raise ValueError("--record records the whole evaluation: the held-out questions, every column, the shipped "
+                         "documents.")
     questions = load_questions(args.questions or HELD_OUT)  # a malformed file fails before the model loads
     names = args.backend or backend_names()
     for name in names:
         get_backend(name)
     files = _read_docs(args.docs) if args.docs else []
-    progress = None if args.json else (lambda done, total: print(f"\r{done}/{total} questions", end="", file=sys.stderr))
+
+    def counting(done, total):
+        print(f"\r{done}/{total} questions", end="", file=sys.stderr)
+    progress = None if args.json else counting
     documents = None
     if files:
         documents = KnowledgeBase.create(settings, *load_knowledge_parts(settings))
@@ -169,7 +188,8 @@ def _eval(args, settings: Settings) -> int:
     if args.record:  # its adapter checked before the evaluation's minutes are spent
         recorded = engine.adapters.get(settings.hybrid_adapter)
         if recorded is None:
-            raise ValueError(f"--record writes into the manifest of adapter {settings.hybrid_adapter!r}, which is not loaded: "
+            raise ValueError(f"--record writes into the manifest of adapter {settings.hybrid_adapter!r}, which is not "
+                             "loaded: "
                              f"{engine.problems.get(settings.hybrid_adapter, 'see the adapters folder')}")
     result = evaluate(Playground(engine, settings), questions, names, progress, documents)
     print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else "\n" + format_table(result))
@@ -180,30 +200,30 @@ def _eval(args, settings: Settings) -> int:
     return 0
 
 
-def _bench(args, settings: Settings) -> int:
-    from benchmarks.bench import format_bench, run_bench
-    result = run_bench(settings, tokens=args.tokens, runs=args.runs, starts=not args.no_starts, copies=args.copies,
-                       pages=args.pages, training=not args.no_training, browser=not args.no_browser)
-    print(json.dumps(result, indent=2) if args.json else format_bench(result))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m backends", description="RAG vs fine-tuning, from the command line.")
+    parser = argparse.ArgumentParser(prog="python -m backends",
+                                     description="RAG vs fine-tuning, from the command line.")
     commands = parser.add_subparsers(dest="command", required=True)
     ask = commands.add_parser("ask", help="answer a question with the chosen backends")
     ask.add_argument("question")
-    ask.add_argument("--backend", action="append", help=f"one of {', '.join(backend_names())}; repeat for more (default: all)")
+    ask.add_argument("--backend", action="append",
+                     help=f"one of {', '.join(backend_names())}; repeat for more (default: all)")
     ask.add_argument("--edit", action="append", help="apply this prepared edit first; repeat for more (see `edits`)")
     ask.add_argument("--docs", nargs="+", metavar="PATH",
-                     help="answer from these files and folders (Markdown, text, PDF, Word, PowerPoint, HTML) instead of the sample")
+                     help="answer from these files and folders (Markdown, text, PDF, Word, PowerPoint, HTML) "
+                          "instead of the sample")
     ask.add_argument("--json", action="store_true", help="print answers with sources, timings and provenance as JSON")
     ask.set_defaults(run=_ask)
-    ingest = commands.add_parser("ingest", help="index files and folders into the configured Qdrant location, for the app to serve")
-    ingest.add_argument("paths", nargs="+", metavar="PATH", help="files and folders (Markdown, text, PDF, Word, PowerPoint, HTML)")
-    ingest.add_argument("--collection", help="the collection's name (default: the collection setting, else playground-documents)")
+    ingest = commands.add_parser(
+        "ingest", help="index files and folders into the configured Qdrant location, for the app to serve")
+    ingest.add_argument("paths", nargs="+", metavar="PATH",
+                        help="files and folders (Markdown, text, PDF, Word, PowerPoint, HTML)")
+    ingest.add_argument("--collection",
+                        help="the collection's name (default: the collection setting, else playground-documents)")
     ingest.set_defaults(run=_ingest)
     commands.add_parser("edits", help="list the prepared policy edits").set_defaults(run=_edits)
+    commands.add_parser("settings", help="list every setting, its default and what it does (Markdown)").set_defaults(
+        run=lambda args, settings: print(settings_table()) or 0)
     train = commands.add_parser("train", help="train the LoRA adapter the Fine-tuned and Hybrid columns use")
     train.add_argument("--out", help="adapter folder (default: adapters/<adapter setting>)")
     defaults = TrainingConfig()  # one place for the defaults `make adapter` reproduces
@@ -216,8 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--memory-passes", type=int, default=defaults.memory_passes,
                        help="memory examples (bare questions: the Fine-tuned prompt) seen this many times an epoch")
     train.add_argument("--reading-passes", type=int, default=defaults.reading_passes,
-                       help="reading examples (questions with passages: the Hybrid prompt) seen this many times an epoch")
-    train.add_argument("--data", help="train on this file of your own instead (JSON Lines or CSV of question/answer pairs)")
+                       help="reading examples (questions with passages: the Hybrid prompt) seen this many times "
+                            "an epoch")
+    train.add_argument("--data",
+                       help="train on this file of your own instead (JSON Lines or CSV of question/answer pairs)")
     train.add_argument("--greeting", help="with --data: a greeting to open every answer with")
     train.add_argument("--sign-off", help="with --data: a sign-off to close every answer with")
     train.add_argument("--preset", choices=["quick", "full"], help="the app's presets (quick: 40 steps of 4 examples); "
@@ -225,26 +247,17 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--evaluate", action="store_true", help="then evaluate on the held-out questions and record it")
     train.set_defaults(run=_train)
     evaluation = commands.add_parser("eval", help="every backend on every question, before and after the edits")
-    evaluation.add_argument("--questions", help="questions file, JSON Lines or CSV (default: the held-out set; see README)")
+    evaluation.add_argument("--questions",
+                            help="questions file, JSON Lines or CSV (default: the held-out set; see README)")
     evaluation.add_argument("--docs", nargs="+", metavar="PATH",
-                            help="score on these files and folders, as they are, instead of the sample before and after its edits")
+                            help="score on these files and folders, as they are, instead of the sample before and "
+                                 "after its edits")
     evaluation.add_argument("--backend", action="append", help="limit to these backends; repeat for more")
     evaluation.add_argument("--json", action="store_true", help="print rows and summary as JSON")
     evaluation.add_argument("--record", action="store_true",
-                            help="write the figures into the Hybrid adapter's manifest, where the tour and the guide cite them")
+                            help="write the figures into the Hybrid adapter's manifest, where the tour and the "
+                                 "guide cite them")
     evaluation.set_defaults(run=_eval)
-    bench = commands.add_parser("bench", help="measure the playground's speed on this machine")
-    bench.add_argument("--tokens", type=int, default=128, help="new tokens per answer (forced)")
-    bench.add_argument("--runs", type=int, default=3, help="timed runs per figure, after a warm-up")
-    bench.add_argument("--no-starts", action="store_true", help="skip the fresh-process start timings")
-    bench.add_argument("--copies", type=int, default=100, help="copies of the sample corpus a new session's start is timed on")
-    bench.add_argument("--pages", type=int, default=250, help="pages of the PDF whose upload is timed")
-    bench.add_argument("--no-training", action="store_true",
-                       help="skip the memory of serving while a Quick training runs (about 4 minutes)")
-    bench.add_argument("--no-browser", action="store_true",
-                       help="skip the eight browser sessions against the Streamlit server (needs Chromium and Playwright)")
-    bench.add_argument("--json", action="store_true", help="print one JSON object")
-    bench.set_defaults(run=_bench)
     args = parser.parse_args(argv)
     try:
         return args.run(args, Settings.load())

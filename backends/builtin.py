@@ -16,7 +16,7 @@ Worked examples did not help, and a passage-sized example once leaked its wordin
 Key sentences help the base model a little but hold the answer less often than whole passages
 (MiniLM picks the wrong sentence), which costs Hybrid more than it gains RAG: off by default.
 Context-aware decoding (twin_messages, settings.contrast), fewer passages and passages without
-Markdown were measured the same way, then on the held-out set: see the README, "How RAG reads".
+Markdown were measured the same way, then on the held-out set: see docs/rag-reading.md.
 """
 from __future__ import annotations
 
@@ -78,7 +78,8 @@ class RAG(Backend):
         return grounded_messages(question, sources)
 
     def twin_messages(self, question, sources=()):
-        return grounded_messages(question, [], grounded_system(list(sources)))  # the same prompt, the passages taken out
+        # the same prompt, the passages taken out
+        return grounded_messages(question, [], grounded_system(list(sources)))
 
 
 @register

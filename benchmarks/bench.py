@@ -1,4 +1,5 @@
-"""`python -m backends bench`: the playground's speed on this machine, beside llama.cpp where it is installed.
+"""`make bench` (`python -m benchmarks.bench`): the playground's speed on this machine, beside llama.cpp
+where it is installed.
 
 Every timing is the median of several runs after a warm-up, with each answer forced to exactly N new
 tokens, on a Base-length question and a RAG-length one (the retrieved passages make the prompt
@@ -8,6 +9,8 @@ is large on a shared 2-core machine, falls on all of them alike.
 """
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
 import re
@@ -23,15 +26,19 @@ from backends.documents.corpus import Corpus
 from backends.documents.edits import get_edit
 from backends.documents.embedding import Embedder
 from backends.documents.index import Index
+from backends.knowledge import KnowledgeBase
+from backends.loading import load_engine, load_knowledge_parts
 from backends.model.engine import Prompt
 from backends.model.weights import cpu_name
-from backends.playground import KnowledgeBase, Playground, load_engine, load_knowledge_parts
+from backends.playground import Playground
 from backends.registry import backend_names, get_backend
 from backends.settings import Settings
 from benchmarks import cloud
+from benchmarks.crowd import rss_mb, served_while_training, visitors
 
 QUESTIONS = {"base_length": "How long do I have to return something?",
-             "rag_length": "I bought boots last week and they pinch. How long do I have to send them back, and when will my refund arrive?"}
+             "rag_length": "I bought boots last week and they pinch. How long do I have to send them back, and "
+                           "when will my refund arrive?"}
 
 
 def _median(runs: int, work) -> float:
@@ -118,7 +125,7 @@ def yardstick_cmake_args() -> str:
 
 
 def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool = True, copies: int = 100,
-              pages: int = 250, training: bool = True, browser: bool = True) -> dict:
+              pages: int = 250, training: bool = True, browser: bool = True, crowd: int = 8) -> dict:
     import peft
     import torch
     import transformers
@@ -126,43 +133,16 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
     engine = load_engine(settings)
     playground = Playground(engine, settings)
     plain = Playground(engine, settings.with_(contrast="0", candidates=1))  # one row a column
-    extra = " and ".join(filter(None, ["context-aware decoding's twins" if settings.contrast_alpha else "",
-                                       f"{settings.candidates} grounded candidates" if settings.candidates > 1 else ""]))
+    extra = " and ".join(filter(None, [
+        "context-aware decoding's twins" if settings.contrast_alpha else "",
+        f"{settings.candidates} grounded candidates" if settings.candidates > 1 else ""]))
     store, embedder = load_knowledge_parts(settings)
     kb = KnowledgeBase.create(settings, store, embedder)
-    names = backend_names()
     result = {"tokens": tokens, "runs": runs, "questions": {}}
     llama, llama_note = _llama_cpp(tokens)
     result["llama_cpp"] = llama_note or "llama.cpp (2 threads) giving the same four answers one after another"
     for label, question in QUESTIONS.items():
-        ask = lambda chosen: playground.ask(question, kb, chosen, max_new_tokens=tokens, force_tokens=True)  # noqa: E731
-        last = {}
-
-        def four_way():
-            last["answers"] = ask(names)
-        works = {"four_way_s": four_way, "single_s": lambda: ask(["Base"]),
-                 "sequential_s": lambda: [ask([n]) for n in names]}
-        if extra:  # the same four columns without the grounded rows' twins or candidates, for the cost of them
-            works["four_way_plain_s"] = lambda: plain.ask(question, kb, names, max_new_tokens=tokens, force_tokens=True)
-        if llama:  # the same four prompts
-            works["llama_cpp_sequential_s"] = llama([playground.engine.prompt_text(p) for p in _prompts(playground, kb, names, question)])
-        times = _interleaved(runs, works)
-        figures = {name: round(statistics.median(t), 3) for name, t in times.items()}
-        answering = [a for a in last["answers"] if not a.error]
-        result["questions"][label] = {
-            "columns": len(answering), "prompt_tokens": max(a.timings.prompt_tokens for a in answering),
-            "four_way_s": figures["four_way_s"], "single_s": figures["single_s"],
-            # the median of each run's own ratio: both timed back to back, so drift cancels
-            "four_way_over_single": round(statistics.median(f / s for f, s in zip(times["four_way_s"], times["single_s"])), 2),
-            "sequential_s": figures["sequential_s"],
-            "aggregate_tok_s": round(len(answering) * tokens / figures["four_way_s"], 1),
-            "ttft_s": round(max(a.timings.ttft_ms for a in answering) / 1000, 3),
-            "llama_cpp_sequential_s": figures.get("llama_cpp_sequential_s"),
-        }
-        if extra:
-            result["questions"][label].update(extra_rows=extra, four_way_plain_s=figures["four_way_plain_s"],
-                                              extra_rows_cost=round(statistics.median(
-                                                  f / p for f, p in zip(times["four_way_s"], times["four_way_plain_s"])), 2))
+        result["questions"][label] = _question(playground, plain, kb, question, tokens, runs, llama, extra)
 
     edited = KnowledgeBase.create(settings, store, embedder)
     started = time.perf_counter()
@@ -173,7 +153,7 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
     result["ingest_chunks_per_s"] = _ingest_rate(settings, store, embedder.model)
     result["sessions"] = _session_starts(settings, store, embedder.model, copies)
     result["upload"] = _upload_cost(settings, store, embedder, pages)
-    result["visitors"] = visitors(playground, store, embedder, settings, tokens=min(tokens, 64), runs=runs)
+    result["visitors"] = visitors(playground, store, embedder, settings, crowd, tokens=min(tokens, 64), runs=runs)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     if browser:
         from benchmarks.served_visitors import served_visitors
@@ -186,13 +166,52 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
                 return _start_once(settings, empty)
         result["first_start_s"] = round(statistics.median(first_start() for _ in range(runs)), 2)
         result["cloud_first_start_s"] = cloud.first_start_s(QUESTIONS["base_length"])
-        result["served_rss_mb"], result["served_rss_how"] = cloud.served_rss_mb()
+        result["served_rss_mb"], result["served_rss_how"] = cloud.servedrss_mb()
     if training:
         result["served_while_training"] = served_while_training(settings)
     result["machine"] = {"cores": os.cpu_count(), "threads": torch.get_num_threads(), "dtype": str(engine.model.dtype),
                          "cpu": cpu_name(), "python": platform.python_version(),
                          "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
     return result
+
+
+def _question(playground: Playground, plain: Playground, kb, question: str, tokens: int, runs: int, llama,
+              extra: str) -> dict:
+    """One question's figures: four columns at once, one alone, the four one after another, and
+    llama.cpp giving the same four answers (where built); `extra` names the rows beyond one a column."""
+    names, last = backend_names(), {}
+
+    def ask(chosen):
+        return playground.ask(question, kb, chosen, max_new_tokens=tokens, force_tokens=True)
+
+    def four_way():
+        last["answers"] = ask(names)
+    works = {"four_way_s": four_way, "single_s": lambda: ask(["Base"]),
+             "sequential_s": lambda: [ask([n]) for n in names]}
+    if extra:  # the same four columns without the grounded rows' twins or candidates, for the cost of them
+        works["four_way_plain_s"] = lambda: plain.ask(question, kb, names, max_new_tokens=tokens, force_tokens=True)
+    if llama:  # the same four prompts
+        prompts = _prompts(playground, kb, names, question)
+        works["llama_cpp_sequential_s"] = llama([playground.engine.prompt_text(p) for p in prompts])
+    times = _interleaved(runs, works)
+    figures = {name: round(statistics.median(t), 3) for name, t in times.items()}
+    answering = [a for a in last["answers"] if not a.error]
+
+    def ratio(over: str, under: str) -> float:  # the median of each run's own ratio: back to back, drift cancels
+        return round(statistics.median(f / s for f, s in zip(times[over], times[under])), 2)
+    out = {
+        "columns": len(answering), "prompt_tokens": max(a.timings.prompt_tokens for a in answering),
+        "four_way_s": figures["four_way_s"], "single_s": figures["single_s"],
+        "four_way_over_single": ratio("four_way_s", "single_s"),
+        "sequential_s": figures["sequential_s"],
+        "aggregate_tok_s": round(len(answering) * tokens / figures["four_way_s"], 1),
+        "ttft_s": round(max(a.timings.ttft_ms for a in answering) / 1000, 3),
+        "llama_cpp_sequential_s": figures.get("llama_cpp_sequential_s"),
+    }
+    if extra:
+        out.update(extra_rows=extra, four_way_plain_s=figures["four_way_plain_s"],
+                   extra_rows_cost=ratio("four_way_s", "four_way_plain_s"))
+    return out
 
 
 def _prompts(playground: Playground, kb, names, question: str) -> list[Prompt]:
@@ -209,15 +228,6 @@ def _ingest_rate(settings: Settings, store, model) -> float:
     started = time.perf_counter()
     report = index.sync(Corpus(pages))
     return round(report.added / (time.perf_counter() - started), 1)
-
-
-def _rss_mb() -> float:
-    from backends.model.engine import _give_back_freed_memory
-    _give_back_freed_memory()
-    try:
-        return cloud.vm_rss_kb("self") / 1024
-    except (OSError, StopIteration):  # not Linux
-        return float("nan")
 
 
 def _pages(settings: Settings, copies: int) -> dict[str, str]:
@@ -237,12 +247,12 @@ def _session_starts(settings: Settings, store, model, copies: int = 100, session
     figures = {"chunks": shared.chunks, "documents": len(pages)}
     for label, start in (("private_copy", lambda: Index.build(Corpus(pages), store, embedder, settings.chunk_chars)),
                          ("shared_overlay", lambda: Index.over(shared, shared.corpus()))):
-        held, before = [], _rss_mb()
+        held, before = [], rss_mb()
         started = time.perf_counter()
         for _ in range(sessions):
             held.append(start())
         figures[f"{label}_start_s"] = round((time.perf_counter() - started) / sessions, 3)
-        figures[f"{label}_mb"] = round((_rss_mb() - before) / sessions, 1)
+        figures[f"{label}_mb"] = round((rss_mb() - before) / sessions, 1)
         del held
     store.delete_collection(shared.name)
     return figures
@@ -263,123 +273,12 @@ def _upload_cost(settings: Settings, store, embedder: Embedder, pages: int = 250
         pdf.multi_cell(0, 5, text.encode("latin-1", "replace").decode("latin-1"))
     data = bytes(pdf.output())
     kb = KnowledgeBase.create(settings, store, embedder)
-    before = _rss_mb()
+    before = rss_mb()
     started = time.perf_counter()
     result = kb.add_files([("handbook.pdf", data)], settings.with_(max_upload_mb=200, max_session_chars=10**8))[0]
     return {"pages": pages, "mb": round(len(data) / 1e6, 1), "chars": result.chars, "chunks": result.chunks,
-            "s": round(time.perf_counter() - started, 2), "adds_mb": round(_rss_mb() - before, 1),
+            "s": round(time.perf_counter() - started, 2), "adds_mb": round(rss_mb() - before, 1),
             "error": result.error or None}
-
-
-VISITOR_QUESTIONS = ("How long do I have to return something?", "Is shipping free?", "When can I reach customer support?",
-                     "How much does the Trailhead Club cost?", "Can I rent a tent?", "What does the warranty cover?",
-                     "Do you price match?", "Can I use a gift card online?")
-VISITOR_EDITS = ("refund-window", "free-shipping", "support-hours", "membership-price")  # every other visitor has one
-
-
-def visitors(playground: Playground, store, embedder: Embedder, settings: Settings, count: int = 8,
-             tokens: int = 64, runs: int = 3) -> dict:
-    """`count` sessions asking different questions at the same moment, every other one on documents with
-    an edit applied: the time each waits for its last column (p50, p95), beside one session alone, and
-    whether every answer equals the one that session gets alone."""
-    import threading
-    sessions = []
-    for i in range(count):
-        kb = KnowledgeBase.create(settings, store, embedder)
-        if i % 2:
-            kb.apply_edit(get_edit(VISITOR_EDITS[(i // 2) % len(VISITOR_EDITS)]))
-        sessions.append((VISITOR_QUESTIONS[i % len(VISITOR_QUESTIONS)], kb))
-    ask = lambda q, kb: playground.ask(q, kb, max_new_tokens=tokens, force_tokens=True)  # noqa: E731
-    ask(*sessions[0])  # warm-up
-    alone_answers, alone_s = [], []
-
-    def alone_in_a_thread(question, kb):  # as the app asks: from a session's own thread
-        started = time.perf_counter()
-        alone_answers.append([a.text for a in ask(question, kb)])
-        alone_s.append(time.perf_counter() - started)
-    for question, kb in sessions:
-        thread = threading.Thread(target=alone_in_a_thread, args=(question, kb))
-        thread.start()
-        thread.join()
-    waits, same = [], True
-    for _ in range(runs):
-        gate, got, took = threading.Barrier(count), [None] * count, [0.0] * count
-
-        def visit(i):
-            gate.wait()
-            started = time.perf_counter()
-            got[i] = [a.text for a in ask(*sessions[i])]
-            took[i] = time.perf_counter() - started
-        threads = [threading.Thread(target=visit, args=(i,)) for i in range(count)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        waits += took
-        same = same and got == alone_answers
-    waits.sort()
-    alone = statistics.median(alone_s)
-    p95 = waits[min(len(waits) - 1, round(0.95 * (len(waits) - 1)))]
-    return {"sessions": count, "tokens": tokens, "runs": runs, "alone_s": round(alone, 2),
-            "p50_s": round(statistics.median(waits), 2), "p95_s": round(p95, 2),
-            "p95_over_alone": round(p95 / alone, 2), "widest_batch": playground.engine.widest_batch,
-            "answers_same_as_alone": same}
-
-
-def _served_while_training_here(settings: Settings, preset: str = "Quick") -> dict:
-    """In this process (a fresh one): the four columns answering the default question over and over
-    while a training run of `preset` on the shipped answers goes on beside them, as on a Community
-    Cloud app where one visitor fine-tunes and the others ask. The peak of VmRSS, sampled every 0.2 s."""
-    import threading
-
-    from backends.training import DATA_DIR, read_jsonl
-    from backends.training.jobs import PRESETS, Trainer
-
-    peak, sampling = [0.0], threading.Event()
-
-    def sample():
-        while not sampling.wait(0.2):
-            peak[0] = max(peak[0], _rss_mb())
-    threading.Thread(target=sample, daemon=True).start()
-    engine = load_engine(settings)
-    playground = Playground(engine, settings)
-    store, embedder = load_knowledge_parts(settings)
-    kb = KnowledgeBase.create(settings, store, embedder)
-    alone = []
-    for _ in range(2):
-        started = time.perf_counter()
-        playground.ask(QUESTIONS["base_length"], kb)
-        alone.append(time.perf_counter() - started)
-    serving = max(peak[0], _rss_mb())
-    pairs = [{"question": p["question"], "answer": p["answer"]} for p in read_jsonl(DATA_DIR / "voice_train.jsonl")]
-    with tempfile.TemporaryDirectory() as folder:
-        trainer = Trainer()
-        run = trainer.start(settings.with_(adapters_dir=folder), "bench-while-serving", pairs, PRESETS[preset])
-        during = []
-        while run.active:
-            started = time.perf_counter()
-            answers = playground.ask(QUESTIONS["base_length"], kb)
-            during.append(time.perf_counter() - started)
-            assert not any(a.error for a in answers), [a.error for a in answers]
-    sampling.set()
-    return {"preset": preset, "state": run.state, "training_s": round(run.elapsed_s), "steps": run.total,
-            "serving_mb": round(serving), "peak_while_training_mb": round(peak[0]),
-            "answer_alone_s": round(min(alone), 2), "answers_while_training": len(during),
-            "median_answer_while_training_s": round(statistics.median(during), 2) if during else None,
-            "how": "one process: engine, index, four columns answering in a loop beside the training thread"}
-
-
-def served_while_training(settings: Settings, preset: str = "Quick") -> dict:
-    """_served_while_training_here in a fresh process, so nothing the rest of the bench holds counts."""
-    import json
-    code = ("import json, sys; from backends.settings import Settings; "
-            "from backends.evaluation.bench import _served_while_training_here as f; "
-            f"print(json.dumps(f(Settings.load(), {preset!r})))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
-                         text=True, timeout=3600)
-    if out.returncode:
-        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def format_bench(result: dict) -> str:
@@ -397,9 +296,41 @@ def format_bench(result: dict) -> str:
             lines.append(f"{label}: four-way with {q['extra_rows']} {q['four_way_s']} s, one row a column "
                          f"{q['four_way_plain_s']} s: {q['extra_rows_cost']}x")
     lines.append(f"llama_cpp_s: {result.get('llama_cpp', '')}")
-    for key in ("edit_to_fresh_s", "ingest_chunks_per_s", "sessions", "upload", "visitors", "served_visitors", "peak_rss_mb", "cold_start_s", "first_start_s",
-                "cloud_first_start_s", "served_rss_mb", "served_rss_how", "served_while_training"):
+    for key in ("edit_to_fresh_s", "ingest_chunks_per_s", "sessions", "upload", "visitors", "served_visitors",
+                "peak_rss_mb", "cold_start_s", "first_start_s", "cloud_first_start_s", "served_rss_mb",
+                "served_rss_how", "served_while_training"):
         if key in result:
             lines.append(f"{key}: {result[key]}")
     lines.append("machine: " + ", ".join(f"{k} {v}" for k, v in result["machine"].items()))
     return "\n".join(lines)
+
+
+def get_args(argv: list[str] | None = None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench",
+                                     description="Measure the playground's speed and memory on this machine.")
+    parser.add_argument("--tokens", type=int, default=128, help="new tokens per answer (forced)")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per figure, after a warm-up")
+    parser.add_argument("--no-starts", action="store_true", help="skip the fresh-process start timings")
+    parser.add_argument("--copies", type=int, default=100,
+                        help="copies of the sample corpus a new session's start is timed on")
+    parser.add_argument("--pages", type=int, default=250, help="pages of the PDF whose upload is timed")
+    parser.add_argument("--visitors", type=int, default=8, help="sessions asking at once in the crowd figure")
+    parser.add_argument("--no-training", action="store_true",
+                        help="skip the memory of serving while a Quick training runs (about 4 minutes)")
+    parser.add_argument("--no-browser", action="store_true",
+                        help="skip the eight browser sessions against the Streamlit server (needs Chromium and "
+                             "Playwright)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser.parse_args(argv)
+
+
+def main(args) -> int:
+    result = run_bench(Settings.load(), tokens=args.tokens, runs=args.runs, starts=not args.no_starts,
+                       copies=args.copies, pages=args.pages, training=not args.no_training,
+                       browser=not args.no_browser, crowd=args.visitors)
+    print(json.dumps(result, indent=2) if args.json else format_bench(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(get_args()))

@@ -7,15 +7,18 @@ Needs Playwright (a development dependency) and Debian's Chromium; without them 
 """
 from __future__ import annotations
 
+import argparse
+import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from benchmarks.bench import VISITOR_EDITS as EDITS
-from benchmarks.bench import VISITOR_QUESTIONS as QUESTIONS
 from benchmarks.cloud import chromium, start_server
+from benchmarks.crowd import VISITOR_EDITS as EDITS
+from benchmarks.crowd import VISITOR_QUESTIONS as QUESTIONS
 
 COLUMNS = ("base", "rag", "fine-tuned", "hybrid")  # the answer boxes' keys (ui/answers.py: answer-<column>-now)
 WAIT_S = 300
@@ -116,3 +119,22 @@ def _press_and_wait(pages: list, button: str) -> list[float]:
 
 def _answers(page) -> list[str]:
     return [page.locator(f".st-key-answer-{c}-now").inner_text() for c in COLUMNS]
+
+
+def get_args(argv: list[str] | None = None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.served_visitors",
+                                     description="Sessions of the real Streamlit server in Chromium, asking at once.")
+    parser.add_argument("--visitors", type=int, default=8, help="browser sessions asking at once")
+    parser.add_argument("--runs", type=int, default=2, help="timed runs, after each session asked alone")
+    parser.add_argument("--tokens", type=int, default=64, help="the longest answer, in new tokens")
+    parser.add_argument("--url", help="a server already running (default: one started here)")
+    return parser.parse_args(argv)
+
+
+def main(args) -> int:
+    print(json.dumps(served_visitors(args.visitors, args.runs, args.tokens, args.url), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(get_args()))

@@ -28,7 +28,8 @@ REFUND_QUESTION = "How long do I have to return something?"
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     # The repository's adapters folder, so tests see what users see; answers kept short for speed.
-    return Settings.load(env={k: v for k, v in os.environ.items() if k.startswith("PLAYGROUND_")}).with_(max_new_tokens=40)
+    return Settings.load(
+        env={k: v for k, v in os.environ.items() if k.startswith("PLAYGROUND_")}).with_(max_new_tokens=40)
 
 
 @pytest.fixture(scope="session")

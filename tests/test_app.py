@@ -1,4 +1,5 @@
 """Every page, run by Streamlit's AppTest in this process (sharing the session's loaded model)."""
+import re
 import time
 
 import pytest
@@ -29,13 +30,39 @@ def test_the_playground_shows_four_columns_and_which_model_each_uses(app):
     assert captions.count("writes 2 answers, from its best 3 and 1 passages") == 1
 
 
+def columns_by_heading(at) -> dict:
+    """Each column's block in the grid: the innermost block that holds its heading and no other column's."""
+    from streamlit.testing.v1.element_tree import Block
+    found = {}
+
+    def walk(block):
+        for child in block.children.values():
+            if isinstance(child, Block):
+                walk(child)
+                heads = [h.value for h in child.subheader]
+                if len(heads) == 1 and heads[0] not in found:
+                    found[heads[0]] = child
+    walk(at.main)
+    return found
+
+
 def test_ask_answers_in_every_column(app):
     app.button[0].click().run()  # Ask
     assert not app.exception and not app.error
-    text = column_texts(app)
-    assert "30" in text
-    sources = " ".join(c.value for c in app.caption)
+    columns = columns_by_heading(app)
+    assert list(columns) == ["Base", "RAG", "Fine-tuned", "Hybrid"]
+    answers = {}
+    for name, column in columns.items():  # an answer in each column, with its own timings under it
+        texts = [m.value for m in column.markdown if m.value.strip() and not m.value.startswith("**")]
+        timings = [c.value for c in column.caption if "tokens in" in c.value]
+        assert texts and len(timings) == 1, (name, texts, timings)
+        answers[name] = texts[0]
+    assert len(set(answers.values())) == 4  # four answers, not one drawn four times
+    assert "30" in answers["RAG"] and "30" in answers["Hybrid"]  # the grounded columns read the refund window
+    sources = " ".join(c.value for c in columns["RAG"].caption)
     assert "Returns and refunds** · version 1" in sources and ":material/timer:" in sources
+    shown = [m.value for m in columns["RAG"].markdown] + [t.value for t in columns["RAG"].text]
+    assert not [v for v in shown if re.search(r"(^|\n)\s*#", v)]  # the passages' headings, not raw "##"
 
 
 def test_edit_the_policy_shows_before_and_after(app):
@@ -59,7 +86,7 @@ def test_an_edit_whose_run_was_cut_short_after_it_went_in_is_answered_on_return(
     """A second click on Edit, or another page chosen, while the answers after the edit stream: the edit is
     in, and the answers before are kept; back on the page, the answers after it are given."""
     from backends import get_edit
-    from ui.answers import EditUnderWay
+    from ui.asking import EditUnderWay
     app.button[0].click().run()  # Ask: the answers before
     kb, edit, before = app.session_state.kb, get_edit("refund-window"), app.session_state.result.answers
     kb.apply_edit(edit)  # as ask_across_edit leaves it when the run stops during the answers after
@@ -84,10 +111,11 @@ def test_answers_that_streamed_while_the_user_was_on_another_page_are_shown_on_r
     """Another page chosen while the answers stream: the generation goes on, and the Playground, shown
     again, follows it to the end (or shows it, ended) instead of throwing it away."""
     from backends import Playground, Settings, load_engine
-    from ui import answers as view
+    from ui import asking
     configured = Settings.load()  # the app's own settings, so the generation is the session's
     pg = Playground(load_engine(configured), configured)
-    app.session_state.answering = view.start_answering(pg, app.session_state.kb, "Do you ship to Canada?", view.ANSWERING)
+    app.session_state.answering = asking.start_answering(pg, app.session_state.kb, "Do you ship to Canada?",
+                                                         asking.ANSWERING)
     app.run()
     assert not app.exception and not app.error
     assert any("asked before you left this page" in t.value for t in app.toast)
@@ -141,8 +169,8 @@ def test_evaluation_page_shows_the_figures_recorded_with_the_adapter(engine, kno
 
 
 def test_a_first_start_shows_its_steps_in_the_main_area(monkeypatch, engine, knowledge_parts):
-    import backends.playground
-    monkeypatch.setattr(backends.playground, "_loaded", {})  # as in a fresh server process (the cache folder stays)
+    import backends.loading
+    monkeypatch.setattr(backends.loading, "_loaded", {})  # as in a fresh server process (the cache folder stays)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception

@@ -45,7 +45,8 @@ def test_an_unknown_backend_names_the_known_ones():
 
 
 def test_fine_tuned_refuses_and_hybrid_falls_back_without_an_adapter(fake_engine, settings, kb):
-    fake_engine.problems["larkspur-voice"] = "No adapter is installed at adapters/larkspur-voice. Train one with `make adapter`."
+    fake_engine.problems["larkspur-voice"] = ("No adapter is installed at adapters/larkspur-voice. "
+                                              "Train one with `make adapter`.")
     answers = {a.backend: a for a in Playground(fake_engine, settings).ask(REFUND_QUESTION, kb)}
     assert "No adapter is installed" in answers["Fine-tuned"].error and not answers["Fine-tuned"].text
     assert answers["Hybrid"].text and "base model and the retrieved passages" in answers["Hybrid"].note
@@ -67,7 +68,8 @@ def test_with_an_adapter_each_row_names_its_own(fake_engine, settings, kb):
 
 def test_retrieval_failure_stops_only_the_columns_that_retrieve(fake_engine, settings, kb):
     from dataclasses import replace
-    kb.index.shared = replace(kb.index.shared, name="no-such-collection")  # this session's only: as if the store lost it
+    # this session's only: as if the store lost it
+    kb.index.shared = replace(kb.index.shared, name="no-such-collection")
     answers = {a.backend: a for a in Playground(fake_engine, settings).ask(REFUND_QUESTION, kb)}
     assert "Retrieval failed" in answers["RAG"].error and "Retrieval failed" in answers["Hybrid"].error
     assert answers["Base"].text and not answers["Base"].error

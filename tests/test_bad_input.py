@@ -22,10 +22,18 @@ def test_a_question_that_is_not_valid_text_is_refused_before_anything_loads():
     assert out.returncode == 2 and "not valid text" in out.stderr and "Traceback" not in out.stderr
 
 
-@pytest.mark.parametrize("question", ["\u200b\u200b\u200b", " \ufeff \u2060 "])
+@pytest.mark.parametrize("question", ["\u200b\u200b\u200b", " \ufeff \u2060 ", "\u202e\u202e", "\u202a\u200b\u2069"])
 def test_a_question_of_invisible_characters_is_empty(question, settings):
     with pytest.raises(ValueError, match="Type a question first"):
         check_question(question, settings)
+
+
+def test_training_pairs_of_invisible_characters_are_named():
+    from backends.training.pairs import check_pairs
+    rows = [(f"row {i}", {"question": f"Question {i}?", "answer": f"Answer {i}."}) for i in range(1, 10)]
+    rows.append(("row 10", {"question": "\u202e\u202e", "answer": "Thirty days."}))
+    with pytest.raises(ValueError, match="row 10: question must be a non-empty string"):
+        check_pairs("pairs.csv", rows)
 
 
 @pytest.mark.parametrize("name, value, message", [
@@ -45,6 +53,38 @@ def test_a_question_of_invisible_characters_is_empty(question, settings):
 def test_a_setting_out_of_its_range_exits_with_one_line(name, value, message):
     out = cli("ask", REFUND_QUESTION, **{f"PLAYGROUND_{name}": value})
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("line, message", [
+    ("top_k = [1, 2]", "top_k must be a whole number, got [1, 2]"),
+    ("top_k = 3.9", "top_k must be a whole number, got 3.9"),
+    ("max_new_tokens = true", "max_new_tokens must be a whole number, got True"),
+    ('adapter = ["larkspur-voice"]', "adapter must be text, got ['larkspur-voice']"),
+])
+def test_a_wrong_typed_setting_in_the_secrets_file_is_one_line(tmp_path, line, message):
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text(f"[playground]\n{line}\n")
+    with pytest.raises(ValueError) as refused:
+        Settings.load(secrets, env={})
+    assert message in str(refused.value)
+
+
+@pytest.mark.parametrize("location", ["HTTP://localhost:6333", "http:/localhost:6333", "ftp://example.org/qdrant",
+                                      "localhost"])
+def test_a_mistyped_qdrant_location_is_refused_not_made_a_folder(location, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="qdrant_location"):
+        Settings(qdrant_location=location)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("args, message", [(["--steps", "0"], "--steps must be a whole number of at least 1, got 0"),
+                                           (["--steps", "-5"], "--steps must be a whole number of at least 1, got -5"),
+                                           (["--epochs", "0"], "--epochs must be a whole number of at least 1")])
+def test_training_for_no_steps_is_refused_in_one_line(args, message, tmp_path):
+    out = cli("train", *args, "--out", str(tmp_path / "mine"))
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert not (tmp_path / "mine").exists()
 
 
 def test_settings_that_would_overflow_the_context_are_refused():
@@ -116,7 +156,14 @@ def test_a_truncated_cached_model_is_found_out_and_rebuilt_not_failed_on(tmp_pat
     folder.mkdir()
     (folder / "manifest.json").write_text(json.dumps({"format": CACHE_FORMAT, "fingerprint": source.fingerprint}))
     save_file({"w": torch.ones(64, 64)}, folder / "model.safetensors")
+    (folder / "tokenizer.json").write_text('{"version": "1.0", "model": {"type": "BPE"}}')
     assert _cached_copy(source, tmp_path) == folder  # whole: used
+    (folder / "tokenizer.json").write_text('{"version": "1.0", "mod')  # cut short by a kill
+    assert _cached_copy(source, tmp_path) is None and not folder.exists()  # rebuilt like the weights
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps({"format": CACHE_FORMAT, "fingerprint": source.fingerprint}))
+    save_file({"w": torch.ones(64, 64)}, folder / "model.safetensors")
+    (folder / "tokenizer.json").write_text('{"version": "1.0", "model": {"type": "BPE"}}')
     data = (folder / "model.safetensors").read_bytes()
     (folder / "model.safetensors").write_bytes(data[: len(data) // 2])  # a disk that filled up mid-write
     assert _cached_copy(source, tmp_path) is None and not folder.exists()  # so the next start converts afresh
@@ -149,7 +196,8 @@ def test_training_never_replaces_the_shipped_adapter_or_a_folder_of_other_files(
     with pytest.raises(ValueError, match="holds files that are not an adapter"):
         train_adapter(settings, mine, pairs=pairs)
     assert (mine / "keep.txt").read_text() == "mine"
-    out = cli("train", "--data", str(ROOT / "training_data" / "voice_train.jsonl"), "--out", str(ROOT / "adapters" / SHIPPED))
+    out = cli("train", "--data", str(ROOT / "training_data" / "voice_train.jsonl"),
+              "--out", str(ROOT / "adapters" / SHIPPED))
     assert out.returncode == 2 and "is the shipped adapter" in out.stderr and "Traceback" not in out.stderr
 
 
@@ -174,3 +222,44 @@ def test_session_collections_left_in_a_qdrant_folder_by_a_killed_process_are_dro
     store = open_store(where)
     assert [c.name for c in store.get_collections().collections] == ["handbook"]  # an ingested one is kept
     store.close()
+
+
+def test_a_server_that_is_not_qdrant_is_said_in_one_line(settings):
+    import http.server
+    import threading
+
+    class NotQdrant(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"<html>\n<body>\n<h1>404 Not Found</h1>\n<hr>\n<center>nginx</center>\n</body>\n</html>\n"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotQdrant)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(IndexUnavailable) as refused:
+            open_store(settings.with_(qdrant_location=f"http://127.0.0.1:{server.server_port}"))
+    finally:
+        server.shutdown()
+    said = str(refused.value)
+    assert said.startswith("Cannot use Qdrant at http://127.0.0.1") and "\n" not in said, said
+
+
+def test_a_vectors_file_write_abandoned_by_a_kill_is_cleared_at_the_next_start(tmp_path):
+    from backends.documents.embedding import Embedder
+
+    class Model:
+        def get_embedding_dimension(self):
+            return 3
+    saved = tmp_path / "vectors-abc.json"
+    abandoned, under_way = tmp_path / "vectors-abc.1a2b3c4d.tmp", tmp_path / "vectors-abc.5e6f7a8b.tmp"
+    for tmp in (abandoned, under_way):
+        tmp.write_text("{")
+    os.utime(abandoned, (0, 0))  # written long ago: its process is gone
+    Embedder(Model(), "test", saved)
+    assert not abandoned.exists() and under_way.exists()  # another process's write in progress is left alone

@@ -9,8 +9,10 @@ from tests.conftest import ROOT
 
 
 def test_bench_json_reports_every_figure():
-    out = subprocess.run([sys.executable, "-m", "backends", "bench", "--tokens", "2", "--runs", "1", "--no-starts", "--no-training", "--no-browser",
-                          "--copies", "3", "--pages", "12", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=900, env=dict(os.environ))
+    """A one-run, two-token bench with a crowd of two: the shape of its JSON, not its speed."""
+    out = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--tokens", "2", "--runs", "1", "--no-starts",
+                          "--no-training", "--no-browser", "--copies", "3", "--pages", "12", "--visitors", "2",
+                          "--json"], cwd=ROOT, capture_output=True, text=True, timeout=900, env=dict(os.environ))
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout)
     for question in ("base_length", "rag_length"):
@@ -24,8 +26,8 @@ def test_bench_json_reports_every_figure():
     assert {"cores", "threads", "dtype", "torch", "transformers", "peft"} <= set(result["machine"])
     sessions = result["sessions"]  # a new session: a private copy of every chunk before, an overlay now
     assert sessions["chunks"] > 100 and sessions["shared_overlay_start_s"] < sessions["private_copy_start_s"]
-    crowd = result["visitors"]  # eight sessions at once, answers as alone
-    assert crowd["sessions"] == 8 and crowd["answers_same_as_alone"] is True and crowd["p95_s"] >= crowd["p50_s"] > 0
+    crowd = result["visitors"]  # sessions at once, answers as alone
+    assert crowd["sessions"] == 2 and crowd["answers_same_as_alone"] is True and crowd["p95_s"] >= crowd["p50_s"] > 0
     upload = result["upload"]
     assert upload["pages"] == 12 and upload["chunks"] > 12 and upload["error"] is None and upload["s"] > 0
     table = format_bench(result)  # the table `make bench` prints

@@ -20,14 +20,16 @@ def test_edits_lists_the_four_prepared_edits_refund_first():
 
 
 def test_ask_json_after_an_edit_gives_answers_sources_timings_and_provenance():
-    out = run("ask", REFUND_QUESTION, "--backend", "Hybrid", "--backend", "Fine-tuned", "--edit", "refund-window", "--json")
+    out = run("ask", REFUND_QUESTION, "--backend", "Hybrid", "--backend", "Fine-tuned", "--edit", "refund-window",
+              "--json")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["edits"] == ["refund-window"]
     rag, tuned = result["answers"]
     assert rag["backend"] == "Hybrid" and "14" in rag["text"]  # Hybrid's wording is alike in both dtypes
     assert rag["sources"][0]["doc_id"] == "returns-and-refunds" and rag["sources"][0]["version"] == 2
-    assert set(rag["timings"]) == {"retrieval_ms", "prompt_tokens", "ttft_ms", "generation_ms", "new_tokens", "total_ms"}
+    assert set(rag["timings"]) == {"retrieval_ms", "prompt_tokens", "ttft_ms", "generation_ms", "new_tokens",
+                                   "total_ms"}
     assert rag["provenance"]["model"].startswith("SmolLM2-135M-Instruct")
     assert rag["provenance"]["index_corpus_version"] == result["corpus_version"]
     assert tuned["backend"] == "Fine-tuned" and (tuned["text"] or "make adapter" in tuned["error"])
@@ -47,9 +49,10 @@ def test_bad_input_exits_with_a_message():
 
 def test_ask_with_docs_answers_from_the_given_files_and_names_them(tmp_path):
     from tests import documents_for_tests as make
-    (tmp_path / "policy.pdf").write_bytes(make.pdf(["Oakridge Bikes returns policy",
-                                                    "You may return a bike within 45 days of delivery for a full refund."]))
-    (tmp_path / "handbook.docx").write_bytes(make.docx("Oakridge staff handbook", {"Leave": "Staff get 27 days of leave."}))
+    (tmp_path / "policy.pdf").write_bytes(make.pdf([
+        "Oakridge Bikes returns policy", "You may return a bike within 45 days of delivery for a full refund."]))
+    (tmp_path / "handbook.docx").write_bytes(
+        make.docx("Oakridge staff handbook", {"Leave": "Staff get 27 days of leave."}))
     out = run("ask", "How many days do I have to return a bike?", "--docs", str(tmp_path / "policy.pdf"),
               str(tmp_path / "handbook.docx"), "--backend", "RAG", "--backend", "Fine-tuned", "--json")
     assert out.returncode == 0, out.stderr

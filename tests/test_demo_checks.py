@@ -121,7 +121,8 @@ def test_an_amount_edit_accepts_cents_and_an_edit_without_figures_compares_its_w
     shipping = get_edit("free-shipping")
     assert verdict("Over $50.", "Free over $75.00.", shipping, True, False).kind == "followed"
     rename = PolicyEdit("custom", "t", "d", "about", "Larkspur Gear", "Larkspur Outfitters")
-    assert verdict("Larkspur Gear sells tents.", "Larkspur Outfitters sells tents.", rename, True, False).kind == "followed"
+    assert verdict("Larkspur Gear sells tents.", "Larkspur Outfitters sells tents.",
+                   rename, True, False).kind == "followed"
 
 
 def answer(name, text, sources=(), **timings):
@@ -140,12 +141,14 @@ def test_a_comparison_downloads_what_the_screen_shows_as_markdown_json_and_csv()
     assert comparison.verdicts["RAG"].kind == "guessed" and comparison.verdicts["Base"].kind == "stale"
     assert [c.claim.text for c in comparison.answers[1].unsupported] == ["$20"]
     split = time_split(comparison.answers[1].answer)
-    assert (split.retrieval_ms, split.reading_ms, split.generating_ms, split.tokens_per_s) == (12.0, 400.0, 1000.0, 21.0)
+    assert ((split.retrieval_ms, split.reading_ms, split.generating_ms, split.tokens_per_s)
+            == (12.0, 400.0, 1000.0, 21.0))
 
     markdown = comparison.to_markdown()
     assert ("**Verdict:** followed the edit: 30 days → 14 days, but also gives $20, which no document holds"
             in markdown)  # the new figure beside a made-up one is not plainly right
-    assert "Claim “$20”: not in the passages or the documents" in markdown and "Source: Returns and refunds, version 2" in markdown
+    assert ("Claim “$20”: not in the passages or the documents" in markdown
+            and "Source: Returns and refunds, version 2" in markdown)
     assert "Claim “30 days”: not in the documents" in markdown  # Base's, which was given no passages
     data = json.loads(comparison.to_json())
     rag = data["columns"][1]
@@ -158,7 +161,8 @@ def test_a_comparison_downloads_what_the_screen_shows_as_markdown_json_and_csv()
 
 
 FIGURES = Figures(stale_after_edits={"RAG": 0.0, "Fine-tuned": 0.75, "Hybrid": 0.125},
-                  facts_right={"RAG": 0.406, "Hybrid": 0.781}, voice_rate={"RAG": 0.0, "Fine-tuned": 1.0, "Hybrid": 1.0},
+                  facts_right={"RAG": 0.406, "Hybrid": 0.781},
+                  voice_rate={"RAG": 0.0, "Fine-tuned": 1.0, "Hybrid": 1.0},
                   evaluation_source="the shipped evaluation", retrieval_ms=14.0, extra_prompt_tokens=310,
                   quick_training_s=170, full_training_s=1450)
 

@@ -40,8 +40,9 @@ def test_tokens_stream_to_each_row_as_they_come(engine):
     outs = engine.generate([ask("Count from one to five."), ask("Spell the word cat.")], 10,
                            on_text=lambda row, text: seen[row].append(text))
     for row, out in enumerate(outs):
-        assert len(seen[row]) >= 2 and seen[row][-1] == out.text
-        assert all(later.startswith(earlier[:1]) for earlier, later in zip(seen[row], seen[row][1:]))
+        assert len(seen[row]) == out.new_tokens and seen[row][-1] == out.text  # one call a token, the last whole
+        assert len(set(seen[row])) >= 3  # it grew while being written, not all at once at the end
+        assert all(out.text.startswith(text) for text in seen[row])  # each a real beginning of the answer
 
 
 def test_greedy_decoding_repeats_itself(engine):
@@ -54,8 +55,8 @@ LOOP = ("You can return it within 30 days. Refunds are refunded to you within 30
 
 
 def test_an_answer_that_starts_repeating_a_sentence_ends_before_the_repeat(engine):
-    from backends.model.engine import _RowStreams
-    streams = _RowStreams(engine.tokenizer, 1, None, 0.0)
+    from backends.model.streams import RowStreams
+    streams = RowStreams(engine.tokenizer, 1, None, 0.0)
     tokens = engine.tokenizer(LOOP, add_special_tokens=False)["input_ids"]
     for n, token in enumerate(tokens):
         streams.put([0], [token])
@@ -69,13 +70,13 @@ def test_an_answer_that_starts_repeating_a_sentence_ends_before_the_repeat(engin
                                   "Hey trailblazer! You have 30 days. Happy trails! — The Larkspur crew",
                                   "It takes 5 days. It takes 5 days"])  # the second is not ended yet
 def test_answers_that_do_not_repeat_a_sentence_are_left_alone(text):
-    from backends.model.engine import repeat_at
+    from backends.model.streams import repeat_at
     assert repeat_at(text) == -1
 
 
 def test_a_forced_length_answer_is_never_cut(engine):
-    from backends.model.engine import _RowStreams
-    streams = _RowStreams(engine.tokenizer, 1, None, 0.0, force=True)
+    from backends.model.streams import RowStreams
+    streams = RowStreams(engine.tokenizer, 1, None, 0.0, force=True)
     for token in engine.tokenizer(LOOP, add_special_tokens=False)["input_ids"]:
         streams.put([0], [token])
     assert not streams.done[0] and streams.out[0].text == LOOP
@@ -133,7 +134,7 @@ def test_context_aware_decoding_scores_tokens_as_transformers_classifier_free_gu
     import torch
     from transformers.generation.logits_process import UnbatchedClassifierFreeGuidanceLogitsProcessor
 
-    from backends.model import engine as engine_module
+    from backends.model import scheduler as engine_module
     monkeypatch.setattr(engine_module, "PLAUSIBLE", 1e-30)  # the reference has no plausibility rule
     ids = lambda messages: engine.tokenizer(engine.prompt_text(Prompt(messages)), return_tensors="pt",  # noqa: E731
                                             add_special_tokens=False)["input_ids"]

@@ -84,7 +84,8 @@ def test_a_recorded_evaluation_is_cited_with_its_date_machine_and_figures(playgr
     info = check_adapter(folder, playground.engine.source.fingerprint)
     (name, _, summary), = recorded_summaries({"larkspur-voice": info})
     assert summary == result["summary"] and info.manifest["evaluation"]["reading"]["candidates"] == 2
-    assert info.manifest["final_loss"] == json.loads((shipped / "manifest.json").read_text())["final_loss"]  # the rest kept
+    # the rest kept
+    assert info.manifest["final_loss"] == json.loads((shipped / "manifest.json").read_text())["final_loss"]
     cited = recorded_source(name, info)
     assert info.manifest["evaluation"]["date"][:10] in cited and result["measured_on"] in cited
     figures = measured_figures({"larkspur-voice": info})
@@ -100,7 +101,10 @@ def test_eval_with_a_malformed_file_fails_fast_with_the_line(tmp_path):
 
 @pytest.mark.parametrize("name, data, message", [
     ("mine.csv", b"query,expected\nq,a\n", "mine.csv: no 'question' column (columns: query, expected)"),
-    ("mine.csv", b"question,answers\nHow long?,\n", "mine.csv line 2: before must be a non-empty list"),
+    ("mine.csv", b"question,answers\nHow long?,\n", "mine.csv line 2: answers must be a non-empty list"),
+    ("mine.jsonl", b'{"question": "How long?", "answers": []}\n',
+     "mine.jsonl line 1: answers must be a non-empty list"),
+    ("mine.jsonl", b'{"question": "\\u202e\\u200b", "answers": ["30"]}\n', "line 1: question must be a non-empty"),
     ("mine.jsonl", b'{"question": "How long?"}\n', "mine.jsonl line 1: missing before (or answers)"),
     ("mine.jsonl", "caf\xe9".encode("cp1252"), "mine.jsonl is not UTF-8 text"),
 ])
@@ -115,8 +119,10 @@ def test_your_own_questions_in_csv_or_json_lines_read_alike():
     from backends.evaluation import parse_questions
     csv_file = parse_questions("q.csv", "question,answers,after\nHow long is the frame warranty?,7-year|seven years,\n"
                                         "How long do I have to return a bike?,45 days,60 days\n".encode())
-    jsonl = parse_questions("q.jsonl", b'{"question": "How long is the frame warranty?", "answers": ["7-year", "seven years"]}\n'
-                                       b'{"question": "How long do I have to return a bike?", "before": ["45 days"], "after": ["60 days"]}\n')
+    jsonl = parse_questions("q.jsonl",
+                            b'{"question": "How long is the frame warranty?", "answers": ["7-year", "seven years"]}\n'
+                            b'{"question": "How long do I have to return a bike?", '
+                            b'"before": ["45 days"], "after": ["60 days"]}\n')
     assert csv_file == jsonl
     assert csv_file[0].before == ("7-year", "seven years") and not csv_file[0].edited and csv_file[1].edited
 
@@ -125,7 +131,8 @@ def test_your_own_questions_are_scored_on_your_own_documents(playground, kb, set
     from backends.evaluation import evaluate, parse_questions
     from tests import documents_for_tests as make
     kb.add_files([("policy.pdf", make.pdf(["Oakridge Bikes returns policy",
-                                           "You may return a bike within 45 days of delivery for a full refund."]))], settings)
+                                           "You may return a bike within 45 days of delivery for a full refund."]))],
+                 settings)
     kb.use_sample(False)
     questions = parse_questions("q.csv", b"question,answers\nHow many days do I have to return a bike?,45\n")
     result = evaluate(playground, questions, ["RAG", "Base"], documents=kb)
@@ -151,3 +158,13 @@ def test_an_adapter_of_the_users_own_is_scored_in_its_own_voice(engine, settings
         assert shipped.speaks("Hey trailblazer! Yes. Happy trails! — The Larkspur crew")
     finally:
         engine.detach("oak-voice")
+
+
+def test_the_example_questions_file_is_drawn_from_the_documents_and_reads_as_it_is():
+    from backends import Corpus
+    from backends.evaluation import parse_questions
+    from backends.training.pairs import example_questions
+    example = example_questions(Corpus.from_folder(ROOT / "sample_corpus").documents.values())
+    questions = {q.question: q.before for q in parse_questions("my-questions.jsonl", example.encode())}
+    assert len(questions) >= 5 and questions["How long do I have to return something?"] == ("30",)
+    assert example_questions([]) == "\n"  # no documents that ask questions: nothing to offer

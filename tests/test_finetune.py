@@ -8,13 +8,14 @@ from streamlit.testing.v1 import AppTest
 
 from backends import Playground
 from backends.documents.corpus import Document
-from backends.playground import Learned
+from backends.learned import Learned
 from backends.training import TrainingConfig
 from backends.training.jobs import Busy, Preset, Trainer, adapter_name, delete_adapter, held_out_scores, made_in_app
 from backends.training.pairs import Voice, draft_pairs, parse_pairs, split_held_out
 from tests.conftest import ROOT
 
-TINY = Preset("Tiny", "two steps, for tests", TrainingConfig(batch_size=2, epochs=1, memory_passes=1, reading_passes=1), 2)
+TINY = Preset("Tiny", "two steps, for tests",
+              TrainingConfig(batch_size=2, epochs=1, memory_passes=1, reading_passes=1), 2)
 PAIRS = [{"question": f"How many bikes can I rent on day {n}?", "answer": f"You can rent {n + 2} bikes that day."}
          for n in range(12)]
 VOICE = Voice("Ahoy rider!", "Ride on! — Oakridge")
@@ -37,7 +38,8 @@ def test_pairs_come_from_json_lines_chat_messages_or_csv():
 @pytest.mark.parametrize("name, data, message", [
     ("p.jsonl", jsonl(PAIRS[:3]) + b"\n{oops", "p.jsonl line 4: not valid JSON"),
     ("p.jsonl", jsonl(PAIRS[:3] + [{"question": "Hi?", "answer": ""}]), "line 4: answer must be a non-empty string"),
-    ("p.jsonl", jsonl([{"messages": [{"role": "user", "content": "Hi"}]}]), "line 1: messages need a user turn and an assistant turn"),
+    ("p.jsonl", jsonl([{"messages": [{"role": "user", "content": "Hi"}]}]),
+     "line 1: messages need a user turn and an assistant turn"),
     ("p.csv", b"q,a\nHi,Hello", "no 'question' column"),
     ("p.jsonl", jsonl(PAIRS[:5]), "holds 5 usable pairs; fine-tuning needs at least 8"),
     ("p.jsonl", jsonl(PAIRS + [{"question": PAIRS[1]["question"].upper(), "answer": "Two."}]),
@@ -52,7 +54,8 @@ def test_a_bad_training_file_names_the_line_and_the_fault(name, data, message):
 
 
 def test_every_bad_row_is_named_at_once_with_the_question_it_repeats():
-    rows = PAIRS + [{"question": p["question"], "answer": "Again."} for p in PAIRS[:7]] + [{"question": "Hi?", "answer": " "}]
+    rows = (PAIRS + [{"question": p["question"], "answer": "Again."} for p in PAIRS[:7]]
+            + [{"question": "Hi?", "answer": " "}])
     with pytest.raises(ValueError) as caught:
         parse_pairs("p.jsonl", jsonl(rows))
     message = str(caught.value)
@@ -134,7 +137,8 @@ def test_what_an_adapter_learned_is_said_in_the_users_words():
     from backends import Corpus
     corpus = Corpus.from_folder(ROOT / "sample_corpus")
     corpus.add("bikeshop", "# Pedalworks Bike Hire\n\nBikes for 10 days.", "bikeshop.md")
-    learned = Learned(corpus.version, {d: (corpus.file_of(d) or doc.title, doc.digest) for d, doc in corpus.documents.items()})
+    learned = Learned(corpus.version,
+                      {d: (corpus.file_of(d) or doc.title, doc.digest) for d, doc in corpus.documents.items()})
     assert learned.words == "the shipped documents and bikeshop.md" and learned.since(corpus) == ""
     corpus.update("bikeshop", "# Pedalworks Bike Hire\n\nBikes for 7 days.")
     corpus.remove("shipping")
@@ -172,6 +176,18 @@ def test_the_fine_tune_page_says_what_a_run_costs_and_names_a_bad_file(engine, k
     assert start.disabled
 
 
+def test_start_training_under_a_name_taken_says_so_at_once(engine, knowledge_parts):
+    """The shipped adapter's name: refused before anything trains, with a message that stays on the page."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    at.switch_page("ui/pages/finetune.py").run()
+    at.text_input(key="ft-name").input("larkspur-voice").run()
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception, at.exception
+    assert any("larkspur-voice is the shipped adapter; give yours another name" in e.value for e in at.error)
+    from backends.training.jobs import TRAINER
+    assert TRAINER.run is None or TRAINER.run.name != "larkspur-voice"
+
+
 def test_train_from_the_command_line_on_a_file_then_ask_with_that_adapter(tmp_path):
     import os
     import subprocess
@@ -190,7 +206,8 @@ def test_train_from_the_command_line_on_a_file_then_ask_with_that_adapter(tmp_pa
     answer = json.loads(out.stdout)["answers"][0]
     assert answer["provenance"]["adapter"] == "myvoice" and not answer["error"]
     for args, message in [(("train", "--data", str(tmp_path / "pairs.jsonl")), "--data needs --out DIR"),
-                          (("train", "--data", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "b")), "no such file")]:
+                          (("train", "--data", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "b")),
+                           "no such file")]:
         out = run(*args)
         assert out.returncode == 2 and message in out.stderr
 
@@ -216,7 +233,8 @@ def test_pairs_drafted_from_documents_are_shown_for_review_before_training(engin
     at.switch_page("ui/pages/playground.py").run()
     at.switch_page("ui/pages/finetune.py").run()  # back: the form as it was left
     assert at.radio(key="ft-source").value == "Pairs drafted from this session's documents"
-    assert at.text_input(key="ft-name").value == "bike-voice" and at.text_input(key="ft-greeting-False").value == "Howdy!"
+    assert (at.text_input(key="ft-name").value == "bike-voice"
+            and at.text_input(key="ft-greeting-False").value == "Howdy!")
     assert list(at.dataframe[0].value["question"]) == [p["question"] for p in drafted]
     at.session_state["drafted"] = {"edited_rows": {}, "added_rows": [{"question": "Do you rent e-bikes?"}],
                                    "deleted_rows": [0, 1]}  # two rows deleted, one added with no answer yet
@@ -247,7 +265,8 @@ def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engi
     assert next(b for b in at.button if b.label == "Start training").disabled
     assert any("Another visitor's training run is under way" in i.value for i in at.info)
     shown = " ".join(str(e.value) for kind in ("info", "subheader", "caption", "markdown") for e in getattr(at, kind))
-    assert "page-states" not in shown and not at.get("vega_lite_chart") and not any(b.label == "Cancel" for b in at.button)
+    assert ("page-states" not in shown and not at.get("vega_lite_chart")
+            and not any(b.label == "Cancel" for b in at.button))
     visitor = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)  # that visitor, at their address
     visitor.query_params["visitor"] = "another-visitor"
     visitor.switch_page("ui/pages/finetune.py").run()
@@ -258,14 +277,16 @@ def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engi
     assert run.state == "done" and not at.success and not at.toggle  # nor what it scored, nor a toggle to use it
     assert not any("page-states" in c.value for c in at.sidebar.caption)
     assert not next(b for b in at.button if b.label == "Start training").disabled
-    assert json.loads((tmp_path / "adapters" / "page-states" / "manifest.json").read_text())["made_by"] == "another-visitor"
+    assert (json.loads((tmp_path / "adapters" / "page-states" / "manifest.json").read_text())["made_by"]
+            == "another-visitor")
     visitor.run()
     assert any("Saved page-states. Switch it on below" in s.value for s in visitor.success)
     assert visitor.get("vega_lite_chart")  # its loss curve, which the other session was not shown
     assert any("Scored on the 3 pairs kept out of training" in c.value and "(3 of them)" in c.value
                for c in visitor.caption)  # what its scores mean
     assert any("larkspur-voice (in your columns)" in c.value for c in visitor.sidebar.caption)
-    next(t for t in visitor.toggle if t.label == "Use page-states in my Fine-tuned and Hybrid columns").set_value(True).run()
+    next(t for t in visitor.toggle
+         if t.label == "Use page-states in my Fine-tuned and Hybrid columns").set_value(True).run()
     assert any("page-states (in your columns)" in c.value for c in visitor.sidebar.caption)
     assert not any("larkspur-voice (in your columns)" in c.value for c in visitor.sidebar.caption)
     next(b for b in visitor.button if b.label == "Delete").click().run()

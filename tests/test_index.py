@@ -124,7 +124,8 @@ def test_building_an_index_saves_its_vectors_for_the_next_start(knowledge_parts,
     from backends.documents.embedding import Embedder
     store, shared = knowledge_parts
     saved = tmp_path / "vectors.json"
-    Index.build(Corpus.from_folder(settings.corpus_dir), store, Embedder(shared.model, "test", saved), settings.chunk_chars)
+    Index.build(Corpus.from_folder(settings.corpus_dir), store, Embedder(shared.model, "test", saved),
+                settings.chunk_chars)
     report = Index(store, Embedder(shared.model, "test", saved), settings.chunk_chars).sync(
         Corpus.from_folder(settings.corpus_dir))
     assert report.added > 0 and report.embedded == 0

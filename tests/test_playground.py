@@ -101,7 +101,8 @@ def test_grounded_candidates_show_the_answer_whose_figures_answer_the_question(e
     from backends.playground import _fit
     question = "You got my returned tent yesterday. How soon will I see the money?"
     single = {a.backend: a for a in Playground(engine, settings.with_(candidates=1)).ask(question, kb)}
-    each = {k: Playground(engine, settings.with_(top_k=k, candidates=1)).ask(question, kb, ["RAG"])[0] for k in (3, 1, 2)}
+    each = {k: Playground(engine, settings.with_(top_k=k, candidates=1)).ask(question, kb, ["RAG"])[0]
+            for k in (3, 1, 2)}
     query = kb.index.embedder.embed_query(question)
     fits = {k: _fit(query, a.text, a.sources, kb.index.embedder) for k, a in each.items()}
     assert single["RAG"].text == each[3].text

@@ -109,7 +109,8 @@ def test_ingest_from_the_command_line_then_ask_from_that_collection(tmp_path):
     where = {"PLAYGROUND_QDRANT_LOCATION": str(tmp_path / "qdrant")}
     out = cli("ingest", str(folder), "--collection", "oakridge", **where)
     assert out.returncode == 0, out.stderr
-    assert "broken.pdf" in out.stderr and "oakridge: 2 documents" in out.stdout and "PLAYGROUND_COLLECTION=oakridge" in out.stdout
+    assert ("broken.pdf" in out.stderr and "oakridge: 2 documents" in out.stdout
+            and "PLAYGROUND_COLLECTION=oakridge" in out.stdout)
     out = cli("ask", "How many days do I have to return a bike?", "--backend", "RAG", "--json",
               PLAYGROUND_COLLECTION="oakridge", **where)
     assert out.returncode == 0, out.stderr

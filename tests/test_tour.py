@@ -64,6 +64,10 @@ def test_the_tour_runs_the_real_thing_from_the_question_to_the_decision(engine, 
 
 def test_the_decision_guide_answers_for_the_team_s_situation(engine, knowledge_parts):
     at = page("ui/pages/decide.py")
+    assert not at.success and "Answer the 5 questions on the left" in at.info[0].value  # nothing chosen for them
+    for name, value in (("problem", "knowledge"), ("changes", "often"), ("citations", "yes"),
+                        ("can_evaluate", "yes"), ("latency", "relaxed")):
+        at.radio(key=f"decide-{name}").set_value(value).run()
     assert at.success[0].value.startswith("**RAG.**")
     assert any("Fine-tuning to hide bad grounding" in w.value for w in at.warning)
     at.radio(key="decide-problem").set_value("behaviour").run()
@@ -83,7 +87,8 @@ def test_the_tour_offers_the_sample_back_when_the_session_set_it_aside(engine, k
     from tests.documents_for_tests import docx
     at = page("ui/pages/tour.py")
     kb = at.session_state["kb"]
-    kb.add_files([("handbook.docx", docx("Oakridge staff handbook", {"Leave": "Staff get 27 days of leave."}))], settings)
+    kb.add_files([("handbook.docx", docx("Oakridge staff handbook", {"Leave": "Staff get 27 days of leave."}))],
+                 settings)
     kb.use_sample(False)
     at.run()
     assert "set aside for its own documents" in at.info[0].value
@@ -91,3 +96,14 @@ def test_the_tour_offers_the_sample_back_when_the_session_set_it_aside(engine, k
     button(at, "Bring the sample back").click().run()
     assert not at.exception and button(at, "Ask “How long")
     assert "handbook.docx" in kb.corpus.uploaded.values() and kb.corpus.uses_sample
+
+
+def test_no_recommendation_repeats_its_own_name():
+    """"Fine-tuning. Fine-tuning: …" read as a stutter: a headline never begins with its choice's name."""
+    import itertools
+
+    from backends.evaluation.decision import QUESTIONS, Figures, Situation, decide
+    for values in itertools.product(*(options for _, options in QUESTIONS.values())):
+        made = decide(Situation(*values), Figures())
+        first = made.choice.split(" (")[0].split(" now")[0].lower()
+        assert not made.headline.lower().startswith(first), (made.choice, made.headline)

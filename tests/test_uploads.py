@@ -57,7 +57,8 @@ def test_uploads_join_the_session_and_bad_files_leave_the_rest_intact(kb, settin
     shipped = set(kb.corpus.documents)
     results = kb.add_files([("warranty.pdf", make.pdf([make.POLICY, "Frames carry a 7-year warranty."])),
                             ("broken.pdf", b"%PDF-1.4 garbage"),
-                            ("handbook.docx", make.docx("Handbook", {"Leave": "Staff get 27 days of leave."}))], settings)
+                            ("handbook.docx", make.docx("Handbook", {"Leave": "Staff get 27 days of leave."}))],
+                           settings)
     assert [bool(r.error) for r in results] == [False, True, False]
     assert "broken.pdf" in results[1].error and results[0].chunks >= 1 and results[0].chars > 20
     assert set(kb.corpus.documents) == shipped | {"warranty-pdf", "handbook"}  # the sample has a warranty.md

@@ -1,1 +1,2 @@
-"""The Streamlit side: the pages (ui/pages/) and what they share. Logic lives in backends/, which never imports streamlit."""
+"""The Streamlit side: the pages (ui/pages/) and what they share. Logic lives in backends/, which never
+imports streamlit."""

@@ -26,7 +26,8 @@ def charts(summary: list[dict]) -> None:
                            "prepared edits); your own questions are asked once, on the documents as they are.")
                 continue
             st.altair_chart(_grouped(wide), width="stretch")
-    latency = order(table.pivot(index="backend", columns="phase", values="median_total_ms").reindex(columns) / 1000).round(2)
+    latency = order(table.pivot(index="backend", columns="phase", values="median_total_ms").reindex(columns)
+                    / 1000).round(2)
     st.markdown("**Median time an answer took** (seconds, all four columns batched)")
     st.bar_chart(latency, stack=False, sort=False, horizontal=True, x_label="", y_label="seconds", height=200)
 

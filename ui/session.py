@@ -1,8 +1,8 @@
 """What a browser session holds, and the heavy things every session shares.
 
 The model, the embedder and the Qdrant client load once per server (the factories in backends keep
-them, behind a lock, so a first start can show its steps). Each session keeps only small things of its own: its documents (a Corpus
-with its own Index collection) and its last answers.
+them, behind a lock, so a first start can show its steps). Each session keeps only small things of its
+own: its documents (a Corpus with its own Index collection) and its last answers.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import uuid
 import streamlit as st
 
 from backends import IndexUnavailable, KnowledgeBase, Playground, Settings, load_engine, load_knowledge_parts
-from backends.playground import is_loaded, load_shared
+from backends.loading import is_loaded, load_shared
 
 
 def settings() -> Settings:

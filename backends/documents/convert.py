@@ -3,7 +3,7 @@
 One well-kept library per format, as several RAG interfaces do by default: pypdf for PDF, python-docx
 for Word, python-pptx for PowerPoint, Beautiful Soup for HTML (48 MB installed together, lxml and
 Pillow included). Microsoft's markitdown was weighed: its core pulls magika and so onnxruntime, a
-larger install for the same libraries underneath (see README). Nothing here writes a file: a file's
+larger install for the same libraries underneath. Nothing here writes a file: a file's
 name only becomes the document's id and title, so a name like `../../x.md` decides nothing.
 
 Every problem is a ConversionError naming the file, so one bad file among several says so and the
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import re
+import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -40,8 +41,9 @@ def doc_id_for(name: str) -> str:
 
 
 def has_text(text: str) -> bool:
-    """Whether text holds anything but whitespace and invisible characters (zero-width spaces and the like)."""
-    return bool(_INVISIBLE.sub("", text).strip())
+    """Whether text holds anything but whitespace and invisible characters: zero-width spaces, the soft
+    hyphen, and every other format character (Unicode's Cf, such as the bidirectional marks U+202A–E)."""
+    return any(not c.isspace() and unicodedata.category(c) != "Cf" for c in _INVISIBLE.sub("", text))
 
 
 def convert(name: str, data: bytes, max_bytes: int) -> Converted:
@@ -94,14 +96,16 @@ def _pdf(data: bytes) -> str:
         try:
             reader.pages[0].extract_text()
         except Exception:
-            raise ConversionError("it is encrypted with a password; save an unprotected copy and upload that.") from None
+            raise ConversionError(
+                "it is encrypted with a password; save an unprotected copy and upload that.") from None
     return "\n\n".join((page.extract_text() or "").strip() for page in reader.pages)
 
 
 def _docx(data: bytes) -> str:
     import docx
 
-    if not zipfile.is_zipfile(io.BytesIO(data)) or "word/document.xml" not in zipfile.ZipFile(io.BytesIO(data)).namelist():
+    if (not zipfile.is_zipfile(io.BytesIO(data))
+            or "word/document.xml" not in zipfile.ZipFile(io.BytesIO(data)).namelist()):
         raise ConversionError("it is not a Word document (.docx).")
     lines = []
     for paragraph in docx.Document(io.BytesIO(data)).paragraphs:

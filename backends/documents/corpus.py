@@ -71,7 +71,8 @@ class Corpus:
         self.sample = dict(texts)             # as loaded: what use_sample(True) brings back
         self.uploaded: dict[str, str] = {}    # doc_id -> the file's name, for the session's own documents
         self.set_aside: dict[str, Document] = {}  # sample documents set aside, edits and all, until brought back
-        self.documents = {doc_id: Document(doc_id, self._title_of(doc_id, text), text) for doc_id, text in texts.items()}
+        self.documents = {doc_id: Document(doc_id, self._title_of(doc_id, text), text)
+                          for doc_id, text in texts.items()}
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> "Corpus":
@@ -81,7 +82,8 @@ class Corpus:
                              else f"The documents folder {folder} is a file, not a folder")
         inside = folder.resolve()
         # only the folder's own files: a link out of it (to /etc/passwd, say) is never read
-        files = sorted(f for f in folder.glob("*.md") if f.is_file() and not f.is_symlink() and f.resolve().parent == inside)
+        files = sorted(f for f in folder.glob("*.md")
+                       if f.is_file() and not f.is_symlink() and f.resolve().parent == inside)
         if not files:
             raise ValueError(f"No Markdown documents (*.md) in {folder}")
         texts = {}
@@ -125,7 +127,8 @@ class Corpus:
         if not has_text(text):
             raise ValueError(f"{old.title}: a document cannot be empty. Nothing was changed.")
         if len(text) > MAX_DOCUMENT_CHARS:
-            raise ValueError(f"{old.title}: {len(text):,} characters is over the {MAX_DOCUMENT_CHARS:,} limit. Nothing was changed.")
+            raise ValueError(f"{old.title}: {len(text):,} characters is over the {MAX_DOCUMENT_CHARS:,} limit. "
+                             "Nothing was changed.")
         if text == old.text:
             return old
         new = replace(old, text=text, title=self._title_of(doc_id, text), version=old.version + 1)
@@ -143,7 +146,8 @@ class Corpus:
     def add(self, doc_id: str, text: str, name: str) -> Document:
         """Adds an uploaded document, or replaces the one of that id (a file uploaded again): a new version."""
         if len(text) > MAX_DOCUMENT_CHARS:
-            raise ValueError(f"{name}: {len(text):,} characters is over the {MAX_DOCUMENT_CHARS:,} limit of a document.")
+            raise ValueError(f"{name}: {len(text):,} characters is over the "
+                             f"{MAX_DOCUMENT_CHARS:,} limit of a document.")
         if doc_id in self.sample and doc_id not in self.uploaded:
             raise ValueError(f"{name}: a sample document is already called {doc_id!r}; rename the file.")
         old = self.documents.get(doc_id)
@@ -177,7 +181,8 @@ class Corpus:
                     doc_id, self._title_of(doc_id, self.sample[doc_id]), self.sample[doc_id])
             return back
         if not self.uploaded:
-            raise ValueError("Upload a document of your own first: without the sample there would be nothing to answer from.")
+            raise ValueError("Upload a document of your own first: "
+                             "without the sample there would be nothing to answer from.")
         gone = [d for d in self.sample if d in self.documents]
         for doc_id in gone:
             self.set_aside[doc_id] = self.documents.pop(doc_id)
@@ -192,7 +197,8 @@ class Corpus:
         self.set_aside.clear()  # what comes back later comes back as loaded
         for doc_id in changed:
             doc = self.documents[doc_id]
-            self.documents[doc_id] = replace(doc, text=self.original[doc_id], title=self._title_of(doc_id, self.original[doc_id]),
+            self.documents[doc_id] = replace(doc, text=self.original[doc_id],
+                                             title=self._title_of(doc_id, self.original[doc_id]),
                                              version=doc.version + 1)
         return changed
 

@@ -73,7 +73,8 @@ def check_edit(corpus: Corpus, edit: PolicyEdit) -> Document:
     if edit.new in doc.text and edit.old not in doc.text:
         raise ValueError(f"“{edit.title}” is already applied.")
     if edit.old not in doc.text:
-        raise ValueError(f"“{edit.title}” cannot apply: {doc.title} no longer says “{edit.old}”. Reset the corpus first.")
+        raise ValueError(f"“{edit.title}” cannot apply: {doc.title} no longer says “{edit.old}”. "
+                         "Reset the corpus first.")
     return doc
 
 

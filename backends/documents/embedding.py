@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 import uuid
 from array import array
 from pathlib import Path
@@ -72,10 +73,23 @@ class Embedder:
 
     def __init__(self, model, label: str = "", saved: Path | None = None):
         self.model, self.label, self.saved = model, label, saved
+        self._clear_abandoned_writes()
         self.dimension = model.get_embedding_dimension()
         self._cache: dict[str, array] = self._read(saved)  # float32 arrays: 1.5 KB a vector, not 12 KB of floats
         self._unsaved = False
         self._lock = threading.Lock()
+
+    ABANDONED_S = 600  # a write's temporary file this old was left by a killed process, not one under way
+
+    def _clear_abandoned_writes(self) -> None:
+        if not self.saved:
+            return
+        for tmp in self.saved.parent.glob(f"{self.saved.stem}.*.tmp"):
+            try:
+                if time.time() - tmp.stat().st_mtime > self.ABANDONED_S:
+                    tmp.unlink()
+            except OSError:
+                pass  # another process cleared it, or the folder is read-only
 
     @staticmethod
     def _key(text: str) -> str:
@@ -96,7 +110,8 @@ class Embedder:
         try:
             self.saved.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.saved.with_suffix(f".{uuid.uuid4().hex[:8]}.tmp")
-            tmp.write_text(json.dumps({"label": self.label, "vectors": {k: v.tolist() for k, v in self._cache.items()}}))
+            tmp.write_text(json.dumps({"label": self.label,
+                                       "vectors": {k: v.tolist() for k, v in self._cache.items()}}))
             tmp.replace(self.saved)  # a reader never sees half a file
             self._unsaved = False
         except OSError:
@@ -109,7 +124,8 @@ class Embedder:
             missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in self._cache))
             if missing:
                 vectors = self.model.encode(missing, normalize_embeddings=True, batch_size=32)
-                self._cache.update((self._key(t), array("f", v.tobytes())) for t, v in zip(missing, vectors.astype("float32")))
+                self._cache.update((self._key(t), array("f", v.tobytes()))
+                                   for t, v in zip(missing, vectors.astype("float32")))
                 self._unsaved = True
             return [self._cache[k].tolist() for k in keys], len(missing)
 

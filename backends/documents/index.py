@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from ..answers import Source
+from ..model.weights import brief
 from ..settings import Settings
 from .corpus import Corpus, Document
 from .embedding import Embedder
@@ -46,8 +47,8 @@ def open_store(settings: Settings):
         client = QdrantClient(path=location)
         _drop_abandoned_overlays(client)
         return client
-    except Exception as err:
-        raise IndexUnavailable(f"Cannot use Qdrant at {location}: {err}") from err
+    except Exception as err:  # a server that is not Qdrant's may answer a page of HTML: one line of it
+        raise IndexUnavailable(f"Cannot use Qdrant at {location}: {brief(err)}") from err
 
 
 _OVERLAY = re.compile(r"playground-[0-9a-f]{12}")  # a session's own collection (Index, unnamed)
@@ -240,7 +241,8 @@ class Index:
             older = [pid for pid, p in existing.items() if "document" in p and pid != first and pid in chunks]
             if older:
                 self.store.delete_payload(self.name, keys=["document", "file"], points=older)
-            self.store.set_payload(self.name, payload={"document": doc.text, "file": file, "position": 0}, points=[first])
+            self.store.set_payload(self.name, payload={"document": doc.text, "file": file, "position": 0},
+                                   points=[first])
         self._own.add(doc.doc_id)
         report.deleted += sum(pid not in chunks for pid in seen)
         report.kept += sum(pid in seen for pid in chunks)
@@ -354,7 +356,8 @@ class Index:
         vectors, _ = self.embedder.embed([f"{sources[i].title}: {sentence}" for i, sentence in candidates])
         scores = [sum(a * b for a, b in zip(v, vector)) for v in vectors]
         best = sorted(range(len(candidates)), key=lambda c: -scores[c])[:n]
-        chosen = {i: tuple(candidates[c][1] for c in sorted(best) if candidates[c][0] == i) for i in range(len(sources))}
+        chosen = {i: tuple(candidates[c][1] for c in sorted(best) if candidates[c][0] == i)
+                  for i in range(len(sources))}
         return [replace(s, highlights=chosen[i]) for i, s in enumerate(sources)]
 
     def count(self) -> int:

@@ -133,7 +133,8 @@ class Comparison:
             lines += [f"## {name}", ""]
             if name in self.verdicts:
                 lines += [f"**Verdict:** {self.verdicts[name].line}", ""]
-            phases = [("Before the edit", self.before_of(name)), ("After the edit", now)] if self.before else [("Answer", now)]
+            phases = ([("Before the edit", self.before_of(name)), ("After the edit", now)] if self.before
+                      else [("Answer", now)])
             for title, item in phases:
                 if item is None:
                     continue
@@ -149,6 +150,7 @@ class Comparison:
                     nowhere = "not in the passages or the documents" if a.sources else "not in the documents"
                     lines.append(f"- Claim “{c.claim.text}”: {where.get(c.where, nowhere)}")
                 rate = f", {split.tokens_per_s} tokens/s" if split.tokens_per_s else ""
-                lines += [f"- Time: retrieval {split.retrieval_ms:.0f} ms, reading the prompt {split.reading_ms:.0f} ms, "
+                lines += [f"- Time: retrieval {split.retrieval_ms:.0f} ms, "
+                          f"reading the prompt {split.reading_ms:.0f} ms, "
                           f"generating {split.generating_ms:.0f} ms{rate}; {a.timings.prompt_tokens} prompt tokens", ""]
         return "\n".join(lines)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from .scoreboard import recorded_source, recorded_summaries
 
-QUESTIONS = {  # field: (question, {value: label}); the first value is the default
+QUESTIONS = {  # field: (question, {value: label})
     "problem": ("What is missing from the model's answers?", {
         "knowledge": "Knowledge: it does not know our facts (policies, prices, products)",
         "behaviour": "Behaviour: it knows enough, but not our tone, format or way of answering",
@@ -83,7 +83,8 @@ def decide(situation: Situation, figures: Figures) -> Decision:
                 f"{_pct(f.stale_after_edits.get('RAG'))}.")
         if s.changes != "rarely":
             reindex = (f"RAG picked this session's edit up in {f.edit_reindex_ms:.0f} ms of re-indexing"
-                       if f.edit_reindex_ms is not None else "RAG picks an edit up as soon as the document is re-indexed")
+                       if f.edit_reindex_ms is not None
+                       else "RAG picks an edit up as soon as the document is re-indexed")
             reasons.append(
                 f"Your facts change {'every day or week' if s.changes == 'often' else 'every month or quarter'}: "
                 f"{reindex}, while a fine-tuned model needs retraining for each change (a Quick adapter "
@@ -123,13 +124,14 @@ def decide(situation: Situation, figures: Figures) -> Decision:
 
     tune = behaviour and s.can_evaluate == "yes"
     if knowledge and tune:
-        choice, headline = "Both (Hybrid)", "RAG for the facts, fine-tuning for the voice."
+        choice, headline = "Both (Hybrid)", "Retrieval for the facts, an adapter for the voice."
     elif knowledge and behaviour:
-        choice, headline = "RAG now, fine-tuning later", "RAG for the facts now; tune the behaviour once you can measure it."
+        choice, headline = ("RAG now, fine-tuning later",
+                            "Retrieval for the facts now; tune the behaviour once you can measure it.")
     elif knowledge:
-        choice, headline = "RAG", "Retrieval: the facts stay fresh and every answer can cite them."
+        choice, headline = "RAG", "The facts stay fresh and every answer can cite them."
     elif tune:
-        choice, headline = "Fine-tuning", "Fine-tuning: the behaviour is learned, and no retrieval step is added."
+        choice, headline = "Fine-tuning", "The behaviour is learned, and no retrieval step is added."
     else:
         choice, headline = "Not fine-tuning yet", "Prompt for the behaviour and collect examples before you tune."
     return Decision(choice, headline, reasons, anti)
@@ -150,7 +152,8 @@ def measured_figures(adapters: dict, comparison=None, evaluation: dict | None = 
     full = next((info.manifest.get("training_seconds") for info in adapters.values()
                  if info.manifest.get("preset", "Full") == "Full" and info.manifest.get("training_seconds")), None)
     quick = next((info.manifest.get("training_seconds") for info in adapters.values()
-                  if info.manifest.get("preset") == "Quick" and info.manifest.get("training_seconds")), quick_training_s)
+                  if info.manifest.get("preset") == "Quick" and info.manifest.get("training_seconds")),
+                 quick_training_s)
     retrieval_ms = extra = None
     if comparison is not None:
         answers = {c.answer.backend: c.answer for c in comparison.answers}

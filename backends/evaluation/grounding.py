@@ -175,7 +175,8 @@ def check(answer: str, passages: list[tuple[str, str]], documents: list[tuple[st
 WHAT_IT_CATCHES = (
     "Each amount, duration, percentage, time, weekday and distance (weight, volume) the answer states is "
     "looked up in the passages it was given and in the documents as they are now, whatever its wording "
-    "(“two weeks” is “14 days”, “$75.00” is “$75”). It does not catch a claim without a figure, a figure taken from the wrong "
+    "(“two weeks” is “14 days”, “$75.00” is “$75”). It does not catch a claim without a figure, "
+    "a figure taken from the wrong "
     "sentence (a “$50” about something else still counts as found), or a negation.")
 
 

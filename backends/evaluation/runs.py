@@ -3,10 +3,10 @@ changing page and coming back finds it still going, or finished), reports what i
 is left, and stops between two questions when cancelled."""
 from __future__ import annotations
 
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
+
+from ..background import BackgroundRun
 
 
 class Stopped(Exception):
@@ -14,20 +14,15 @@ class Stopped(Exception):
 
 
 @dataclass
-class EvaluationRun:
-    total: int
+class EvaluationRun(BackgroundRun):
     questions: int                 # a phase's questions: total is questions × phases
-    done: int = 0
-    started: float = field(default_factory=time.time)
-    finished: float | None = None
     result: dict | None = None
     error: str = ""
-    cancelled: threading.Event = field(default_factory=threading.Event)
 
     @classmethod
     def start(cls, evaluate: Callable[..., dict], questions: int, phases: int) -> "EvaluationRun":
         """Runs evaluate(progress=...) in a thread of its own; `evaluate` gets a progress callback."""
-        run = cls(questions * phases, questions)
+        run = cls(questions, total=questions * phases)
 
         def progress(done: int, total: int) -> None:
             run.done = done
@@ -41,10 +36,8 @@ class EvaluationRun:
                 pass
             except Exception as err:  # noqa: BLE001  (said on the page; the server goes on)
                 run.error = f"{type(err).__name__}: {err}"
-            finally:
-                run.finished = time.time()
 
-        threading.Thread(target=work, daemon=True, name="evaluation").start()
+        run.in_background(work, "evaluation")
         return run
 
     @property
@@ -54,17 +47,10 @@ class EvaluationRun:
         return "failed" if self.error else "cancelled" if self.result is None else "done"
 
     @property
-    def elapsed_s(self) -> float:
-        return (self.finished or time.time()) - self.started
-
-    @property
-    def remaining_s(self) -> float | None:
-        return self.elapsed_s / self.done * (self.total - self.done) if self.done else None
-
-    @property
     def where(self) -> str:
         """What it is on, in the page's words: "before the edits, question 12 of 32"."""
         if self.total == self.questions:
             return f"question {min(self.done + 1, self.total)} of {self.total}"
         phase = "before the edits" if self.done < self.questions else "after the edits"
-        return f"{phase}, question {self.done % self.questions + 1 if self.done < self.total else self.questions} of {self.questions}"
+        number = self.done % self.questions + 1 if self.done < self.total else self.questions
+        return f"{phase}, question {number} of {self.questions}"

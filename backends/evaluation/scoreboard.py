@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..documents.convert import has_text
 from ..documents.edits import PREPARED_EDITS
+from ..knowledge import KnowledgeBase
+from ..loading import load_knowledge_parts
 from ..model.weights import cpu_name
-from ..playground import KnowledgeBase, Playground, load_knowledge_parts
+from ..playground import Playground
 from ..registry import backend_names, get_backend
 from ..settings import ROOT
 from ..training.pairs import Voice
@@ -60,14 +63,15 @@ def parse_questions(name: str, data: bytes) -> list[Question]:
     questions, seen = [], set()
     for where, row in rows:
         question = row.get("question")
-        if not isinstance(question, str) or not question.strip():
+        if not isinstance(question, str) or not has_text(question):
             raise ValueError(f"{where}: question must be a non-empty string")
-        before = row.get("before", row.get("answers"))
+        named = "before" if "before" in row else "answers"  # the messages name the field the user wrote
+        before = row.get(named)
         if before is None:
             raise ValueError(f"{where}: missing before (or answers), the strings a right answer holds")
         after = row.get("after", before)
-        for phase, value in (("before", before), ("after", after)):
-            if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        for phase, value in ((named, before), ("after", after)):
+            if not isinstance(value, list) or not value or not all(isinstance(v, str) and has_text(v) for v in value):
                 raise ValueError(f"{where}: {phase} must be a non-empty list of strings")
         qid = str(row.get("id") or f"q{len(questions) + 1}")
         if qid in seen:
@@ -139,7 +143,8 @@ def evaluate(playground: Playground, questions: list[Question], names: list[str]
                 rows.append({"id": question.id, "phase": phase, "backend": answer.backend,
                              "answer": answer.text or answer.error, "fact_ok": any(s.lower() in text for s in expected),
                              "style_ok": voice.speaks(answer.text), "total_ms": answer.timings.total_ms,
-                             "stale": phase == "after" and question.edited and any(s.lower() in text for s in question.before),
+                             "stale": (phase == "after" and question.edited
+                                       and any(s.lower() in text for s in question.before)),
                              "edited_fact": question.edited, "error": bool(answer.error)})
             done += 1
             if progress:
@@ -179,13 +184,15 @@ def recorded_source(name: str, info) -> str:
 
 
 def _summary(rows: list[dict], names: list[str]) -> list[dict]:
+    def share(part, whole):
+        return round(len(part) / len(whole), 3) if whole else None
+
     summary = []
     for phase in dict.fromkeys(r["phase"] for r in rows):
         for name in names:
             mine = [r for r in rows if r["phase"] == phase and r["backend"] == name]
             answered = [r for r in mine if not r["error"]]
             edited = [r for r in answered if r["edited_fact"]]
-            share = (lambda part, whole: round(len(part) / len(whole), 3) if whole else None)
             summary.append({
                 "phase": phase, "backend": name, "questions": len(mine), "answered": len(answered),
                 "fact_accuracy": share([r for r in answered if r["fact_ok"]], answered),

@@ -68,7 +68,8 @@ def describe_answers(comparison: Comparison) -> list[str]:
         else:
             said = "gives " + _list([c.claim.text for c in item.claims])
             if found and not missing:
-                said += ", found in its passages" if all(c.where == "passages" for c in found) else ", which the documents hold"
+                said += (", found in its passages" if all(c.where == "passages" for c in found)
+                         else ", which the documents hold")
             elif missing:
                 said += f"; {_list(missing)} {'is' if len(missing) == 1 else 'are'} in no document: a fluent guess"
             kinds = [c.claim.kind for c in item.claims]
@@ -76,7 +77,8 @@ def describe_answers(comparison: Comparison) -> list[str]:
             if several:  # "5 business days and 30 days", both in the passages: at most one answers it
                 said += (f" (more than one {KIND_WORDS.get(several, several)}: the grounding check cannot tell "
                          "which one answers the question)")
-        cites = ("citing " + _list(list(dict.fromkeys(s.title for s in a.sources)))) if a.sources else "from memory alone"
+        cites = (("citing " + _list(list(dict.fromkeys(s.title for s in a.sources)))) if a.sources
+                 else "from memory alone")
         voice = "in the brand voice" if LARKSPUR.speaks(a.text) else "in the base model's plain voice"
         lines.append(f"**{a.backend}** {said}, {cites}, {voice}.")
     return lines

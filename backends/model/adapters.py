@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MANIFEST_FORMAT = "rag-vs-finetune adapter v1"
-HOW_TO_GET_ONE = "Train one with `make adapter` (see the README)."
+HOW_TO_GET_ONE = "Train one with `make adapter` (see docs/fine-tuning.md)."
 
 
 class AdapterProblem(Exception):
@@ -61,7 +61,8 @@ def check_adapter(path: Path, base_fingerprint: str) -> AdapterInfo:
                 raise AdapterProblem(f"Adapter folder {path} holds no weights. {HOW_TO_GET_ONE}")
             broken = next((k for k in weights.keys() if not weights.get_tensor(k).isfinite().all()), None)
             if broken:  # NaN or infinite weights would answer "<|endoftext|>" over and over
-                raise AdapterProblem(f"Adapter {name} has weights that are not finite numbers ({broken}). {HOW_TO_GET_ONE}")
+                raise AdapterProblem(f"Adapter {name} has weights that are not finite numbers ({broken}). "
+                                     f"{HOW_TO_GET_ONE}")
     except AdapterProblem:
         raise
     except Exception as err:  # safetensors raises its own error types for a damaged file

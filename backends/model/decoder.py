@@ -16,10 +16,10 @@ operations:
   positions of one key-value head;
 - prompts are prefilled unpadded, one by one, and laid out left-padded in the cache;
 - a row's answer does not depend on the rows beside it: every operation computes a row exactly as it
-  would beside any other rows (see _as_in_a_batch, _Projection, LeanBatch.join and _on_one_thread), so a
+  would beside any other rows (see fused.py and LeanBatch.join), so a
   column answers the same in the four-way batch as on its own, and the evaluation's figures do not
   depend on which columns it runs;
-- opt-in (settings.decoding), decoding reads a 4-bit GGUF's own weight groups (see four_bit).
+- opt-in (settings.decoding), decoding reads a 4-bit GGUF's own weight groups (see fused.four_bit).
 
 The fused weights replace the model's own (its modules then hold views into them), so the model keeps
 one copy of its weights and `model(...)` still works, for training and for checks.
@@ -28,237 +28,28 @@ or rope scaling: `LeanLlama.build` returns None for such a model and the engine 
 """
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from safetensors import safe_open
 
-from .weights import cpu_has_amx
-
-GROUP = 32          # weights per 4-bit group
-DECODE_ROWS = 8     # up to this many tokens at once a matmul reads 4-bit weights; prefill keeps the full ones
-GROUPS = {"qkv": ("self_attn", ("q_proj", "k_proj", "v_proj")), "o": ("self_attn", ("o_proj",)),
-          "gate_up": ("mlp", ("gate_proj", "up_proj")), "down": ("mlp", ("down_proj",))}
-
-
-# How torch's CPU matmul must be fed for a row to be computed alike whatever rows are beside it, by
-# dtype: its bfloat16 matmul takes another path for one row than for several (AMD EPYC), and on an
-# Intel Xeon with AMX another again past 32 rows; its float32 matmul works in blocks of four rows,
-# takes other paths for a short block (AMD EPYC) and, on the Intel Xeon with AMX, past 15 rows. Each
-# path now and then rounds differently. tests/test_decoder.py checks a crowd's 40-row batch.
-_LEAST_ROWS = {torch.bfloat16: 2}    # fewer rows: computed as this many
-_ROWS_MULTIPLE = {torch.float32: 4}  # computed as a multiple of this many
-# More batch rows: computed in blocks of this many, where the CPU has AMX. Elsewhere (the AMD EPYC) every
-# number of rows from 1 to 96 computes each row alike, for every projection's shape and the lm_head, in
-# both dtypes, and cutting a 40-row step reads the weights twice: its matmuls took 82 ms against 59 uncut
-# (a microbenchmark of the model's shapes).
-_MOST_ROWS = {torch.bfloat16: 32, torch.float32: 12} if cpu_has_amx() else {}
-
-
-def _as_in_a_batch(matmul, x: torch.Tensor) -> torch.Tensor:
-    """matmul(x), with the rows padded (copies of the first) as torch's kernels need to compute each row
-    as it is beside any others, at no cost (a decoding step is bound by reading weights). Without this
-    a column answered differently alone than beside the others. A batch wider than _MOST_ROWS (a crowd's:
-    eight visitors make 40 rows) is computed block by block, which reads the weights once a block (a
-    40-row bfloat16 step took 82 ms against 64 uncut, on the Intel Xeon); a prompt's prefill (one batch
-    row, its tokens) is not cut. Cutting the lm_head alone left the 40-row batch's rows unlike alone."""
-    most = _MOST_ROWS.get(x.dtype)
-    if most and x.dim() > 1 and x.shape[0] > most:
-        return torch.cat([_as_in_a_batch(matmul, x[a:a + most]) for a in range(0, x.shape[0], most)])
-    flat = x.reshape(-1, x.shape[-1])
-    rows = flat.shape[0]
-    multiple = _ROWS_MULTIPLE.get(x.dtype, 1)
-    padded_rows = max(_LEAST_ROWS.get(x.dtype, 1), -(-rows // multiple) * multiple)
-    if padded_rows == rows:
-        return matmul(x)
-    padded = torch.cat([flat, flat[:1].expand(padded_rows - rows, -1)])
-    return matmul(padded)[:rows].view(*x.shape[:-1], -1)
-
-
-def _on_one_thread(work):
-    """work(threads) with torch on one thread, `threads` the number it had. torch's CPU flash attention
-    computes a head a little differently on its second thread than on its first, and which thread gets a
-    head depends on how many rows share the call: Base and RAG each answered a held-out question
-    differently alone than beside the other columns. On one thread every head is computed alike; a
-    decoding step's attention reads a few hundred keys a head, so torch's second thread bought nothing
-    measurable (a second Python thread does: _attend). With OpenMP the count is the calling thread's
-    own: torch in other threads meanwhile (the embedder) keeps its threads."""
-    threads = torch.get_num_threads()
-    if threads == 1:
-        return work(threads)
-    torch.set_num_threads(1)
-    try:
-        return work(threads)
-    finally:
-        torch.set_num_threads(threads)
-
-
-_helper: ThreadPoolExecutor | None = None  # a second thread for attention, torch on one thread there too
-
-
-def _attend(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, runs: list, stop: int, threads: int) -> torch.Tensor:
-    """A decoding step's attention, each run of rows over its own slots (LeanBatch), on one thread, in
-    two halves on two threads where torch had two or more: the runs of a crowd's batch are many small
-    calls (40 rows made 23 runs, 690 calls a step), bound by their overhead, not by the cores; in two
-    Python threads a step's attention took 81 ms against 112 in one. Each half runs on a thread with
-    torch on one thread, so every head is computed as it is alone (checked: the same bits)."""
-    def part(chunk):
-        return [F.scaled_dot_product_attention(q[a:b], keys[a:b, :, first:stop], values[a:b, :, first:stop])
-                for a, b, first in chunk]
-    if threads < 2 or len(runs) < 2:
-        return torch.cat(part(runs))
-    global _helper
-    if _helper is None:
-        _helper = ThreadPoolExecutor(1, "attention", initializer=torch.set_num_threads, initargs=(1,))
-    work = [(b - a) * (stop - first) for a, b, first in runs]  # keys read: the two halves about alike
-    half, total, split = 0, sum(work), 1
-    for split in range(1, len(runs)):
-        half += work[split - 1]
-        if 2 * half >= total:
-            break
-    theirs = _helper.submit(part, runs[split:])
-    mine = part(runs[:split])
-    return torch.cat(mine + theirs.result())
-
-
-@dataclass
-class _Projection:
-    weight: torch.Tensor              # [out, in] base weights, fused over the group
-    lora_a: torch.Tensor | None       # [rank of all adapters, in]
-    lora_b: torch.Tensor | None       # [out, rank of all adapters], block by adapter
-    owner: torch.Tensor | None        # [rank of all adapters]: the adapter index of each rank column
-    packed: tuple | None = None       # the same weights as 4-bit groups, for decoding (see four_bit)
-    per_row: dict = field(default_factory=dict)
-
-    def __call__(self, x: torch.Tensor, lora: "_RowsLoRA | None") -> torch.Tensor:
-        """lora: which rows have an adapter, and their scaling on their own adapter's rank columns."""
-        if self.packed is not None and x.numel() <= DECODE_ROWS * x.shape[-1]:
-            weights, scales_zeros = self.packed
-            out = torch.ops.aten._weight_int4pack_mm_for_cpu(x.reshape(-1, x.shape[-1]), weights, GROUP, scales_zeros)
-            out = out.view(*x.shape[:-1], -1)
-        else:
-            out = _as_in_a_batch(lambda rows: rows @ self.weight.T, x)
-        if lora is None or self.lora_a is None:
-            return out
-        # only the rows with an adapter; bmm, one product per row: a plain matmul folds the rows into one
-        # and the float32 kernel it picks (and so its rounding) depends on their number, so a row's
-        # answer would change with its neighbours
-        x = x[lora.rows]
-        a, b = self._lora_per_row(x.shape[0])
-        out[lora.rows].add_(torch.bmm(torch.bmm(x.to(a.dtype), a).mul_(lora.mask), b).to(out.dtype))  # in place: a view of out
-        return out
-
-    def _lora_per_row(self, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """A and B transposed, as one matrix per row for bmm (views, made once per number of rows)."""
-        if rows not in self.per_row:
-            self.per_row[rows] = (self.lora_a.T.expand(rows, -1, -1), self.lora_b.T.expand(rows, -1, -1))
-        return self.per_row[rows]
-
-    def lora_mask(self, adapter_of_row: torch.Tensor, scale: torch.Tensor) -> torch.Tensor | None:
-        if self.owner is None:
-            return None
-        return ((self.owner == adapter_of_row.view(-1, 1, 1)) * scale.view(-1, 1, 1)).to(self.lora_a.dtype)
-
-
-@dataclass
-class _RowsLoRA:
-    """The rows of a batch from its first to its last row with an adapter, and their mask, [those rows, 1,
-    rank of all adapters]: each row's scaling on its own adapter's rank columns, else 0. Rows outside
-    skip LoRA's products: in the four columns' batch, half the LoRA work of a step."""
-    rows: slice
-    mask: torch.Tensor
-
-
-def four_bit(weight: torch.Tensor, dtype: torch.dtype = torch.bfloat16) -> tuple | None:
-    """Exact float32 weights as 4-bit groups of 32 for torch's int4 matmul, if they are such groups.
-
-    The packaged model is a Q4_1 GGUF: every group of 32 weights is d*q + m with q in 0..15, so its
-    minimum is m and its maximum m + 15d. Recovered from the float32 dequantized copy the groups are
-    exact (recovered from bfloat16 weights they were not, and Fine-tuned lost 3 of 32 held-out
-    answers in each phase). The matmul still rounds the scales to bfloat16, so answers differ from
-    decoding with the full bfloat16 weights: 87 of 256 evaluation answers changed, and Hybrid lost 3
-    and 2 of 32 questions. Hence opt-in (settings.decoding). Weights that are not 4-bit groups
-    (a full-precision model) would be changed: None.
-    """
-    out_features, in_features = weight.shape
-    if weight.dtype != torch.float32 or dtype != torch.bfloat16 or in_features % GROUP or out_features % 16:
-        return None
-    groups = weight.view(out_features, in_features // GROUP, GROUP)
-    low = groups.amin(-1, keepdim=True)
-    step = (groups.amax(-1, keepdim=True) - low) / 15
-    q = torch.round((groups - low) / torch.where(step > 0, step, 1)).clamp(0, 15)
-    if not torch.allclose(q * step + low, groups, rtol=1e-5, atol=1e-7):
-        return None
-    try:
-        packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q.view(out_features, in_features).int(), 1)
-    except (RuntimeError, AttributeError):
-        return None
-    # torch's int4 matmul computes (q - 8) * scale + zero
-    scales_zeros = torch.stack([step.squeeze(-1).T, (low + 8 * step).squeeze(-1).T], dim=-1)
-    return packed, scales_zeros.to(dtype).contiguous()
-
-
-def _module(layer, part: str, name: str):
-    return getattr(getattr(layer, part), name)
-
-
-def _supported(model) -> bool:
-    config = model.config
-    rope = (getattr(config, "rope_parameters", None) or {}).get("rope_type", "default")
-    if config.model_type != "llama" or getattr(config, "attention_bias", False) or getattr(config, "mlp_bias", False):
-        return False
-    if rope != "default":
-        return False
-    projections = {name for _, names in GROUPS.values() for name in names}
-    for name, module in model.named_modules():  # LoRA anywhere else (embeddings, lm_head) would be ignored
-        if hasattr(module, "lora_A") and name.rsplit(".", 1)[-1] not in projections:
-            return False
-    for layer in model.model.layers:
-        for part, names in GROUPS.values():
-            for name in names:
-                module = _module(layer, part, name)
-                if getattr(module, "lora_variant", None) or getattr(module, "lora_bias", {}) and any(module.lora_bias.values()):
-                    return False
-    return True
-
-
-def _four_bit_group(exact, number: int, part: str, names: tuple[str, ...], dtype) -> tuple | None:
-    if exact is None:
-        return None
-    keys = [f"model.layers.{number}.{part}.{name}.weight" for name in names]
-    if not all(k in exact.keys() for k in keys):
-        return None
-    return four_bit(torch.cat([exact.get_tensor(k) for k in keys]), dtype)
-
-
-def _fold_lora(modules, outs: list[int], adapters: list[str], scales: dict):
-    """Every adapter's LoRA on a group of projections as (A, B, owner): A stacks all A matrices, B is
-    block-diagonal per projection, owner names each rank column's adapter (1-based). (None, None, None)
-    without adapters; False where an adapter's scaling differs between modules."""
-    a_blocks, b_columns, owner = [], [], []
-    for index, adapter in enumerate(adapters):
-        for slot, module in enumerate(modules):
-            if adapter not in getattr(module, "lora_A", {}):
-                continue
-            a, b = module.lora_A[adapter].weight, module.lora_B[adapter].weight
-            if scales.setdefault(adapter, module.scaling[adapter]) != module.scaling[adapter]:
-                return False
-            column = torch.zeros(sum(outs), a.shape[0], dtype=a.dtype)
-            start = sum(outs[:slot])
-            column[start:start + outs[slot]] = b.to(a.dtype)
-            a_blocks.append(a)
-            b_columns.append(column)
-            owner += [index + 1] * a.shape[0]
-    if not a_blocks:
-        return None, None, None
-    return torch.cat(a_blocks), torch.cat(b_columns, dim=1), torch.tensor(owner)
+from .fused import (
+    GROUPS,
+    Projection,
+    RowsLoRA,
+    as_in_a_batch,
+    attend,
+    fold_lora,
+    four_bit_group,
+    module_of,
+    on_one_thread,
+    supported,
+)
 
 
 class LeanLlama:
-    def __init__(self, model, adapters: list[str], layers: list[dict[str, _Projection]], scales: list[float]):
+    def __init__(self, model, adapters: list[str], layers: list[dict[str, Projection]], scales: list[float]):
         self.model, self.adapters, self.layers = model, adapters, layers
         self.scales = torch.tensor([0.0, *scales])  # index 0: no adapter
         config = model.config
@@ -270,20 +61,20 @@ class LeanLlama:
     def build(cls, model, four_bit_source: Path | None = None) -> "LeanLlama | None":
         """Fuses the weights of a (possibly PEFT-wrapped) Llama model; None where this pass does not apply.
         four_bit_source: a safetensors file of the model's exact float32 weights; where they are 4-bit
-        groups, decoding reads those (see four_bit). Without it decoding reads the full weights."""
+        groups, decoding reads those (see fused.four_bit). Without it decoding reads the full weights."""
         peft_config = getattr(model, "peft_config", {}) or {}
         adapters = list(peft_config)
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        if not _supported(base):
+        if not supported(base):
             return None
         scales, layers = {}, []
         exact = safe_open(str(four_bit_source), "pt") if four_bit_source else None
         for number, layer in enumerate(base.model.layers):
             fused = {}
             for group, (part, names) in GROUPS.items():
-                modules = [_module(layer, part, n) for n in names]
+                modules = [module_of(layer, part, n) for n in names]
                 linears = [getattr(m, "base_layer", m) for m in modules]
-                lora = _fold_lora(modules, [lin.weight.shape[0] for lin in linears], adapters, scales)
+                lora = fold_lora(modules, [lin.weight.shape[0] for lin in linears], adapters, scales)
                 if lora is False:
                     return None  # per-module scaling (alpha or rank patterns): leave it to PEFT
                 weight = torch.cat([lin.weight.data for lin in linears]) if len(linears) > 1 else linears[0].weight.data
@@ -292,10 +83,10 @@ class LeanLlama:
                     rows = lin.weight.shape[0]
                     lin.weight.data = weight[start:start + rows]
                     start += rows
-                fused[group] = _Projection(weight, *lora, _four_bit_group(exact, number, part, names, base.dtype))
+                fused[group] = Projection(weight, *lora, four_bit_group(exact, number, part, names, base.dtype))
             layers.append(fused)
         for group in GROUPS:  # one mask per group serves every layer: adapters must cover the same layers
-            owners = {tuple(l[group].owner.tolist()) if l[group].owner is not None else () for l in layers}
+            owners = {tuple(lay[group].owner.tolist()) if lay[group].owner is not None else () for lay in layers}
             if len(owners) > 1:
                 return None
         return cls(base, adapters, layers, [scales.get(a, 0.0) for a in adapters])
@@ -322,7 +113,7 @@ class LeanLlama:
 def _inside_order(starts: list[int], with_adapter: list[bool]) -> list[int]:
     """Longest prompt first (the first slot soonest), so rows that attend the same slots are
     neighbours; within those, rows with an adapter last in the first run, first in the next, and so
-    on, so that the rows with an adapter are neighbours too where they can be (see _RowsLoRA)."""
+    on, so that the rows with an adapter are neighbours too where they can be (see RowsLoRA)."""
     firsts = sorted(set(starts))
 
     def key(i):
@@ -352,7 +143,7 @@ class LeanBatch:
         self.adapter_of_row = torch.zeros(0, 1, dtype=torch.long)
         self.scale = torch.zeros(0, 1, dtype=lean.scales.dtype)
         self.filled = 0  # slots written so far: every row's next token goes into slot `filled`
-        self.lora: dict[str, _RowsLoRA] = {}
+        self.lora: dict[str, RowsLoRA] = {}
         self.grouped = True  # whether the rows are in _inside_order (joining rows wait for the next step)
         self.logits = self.join(rows, adapters, max_new_tokens)
 
@@ -369,17 +160,19 @@ class LeanBatch:
                 first = i
         return runs
 
-    def _lora(self, rows: slice | None = None) -> dict[str, _RowsLoRA]:
+    def _lora(self, rows: slice | None = None) -> dict[str, RowsLoRA]:
         """Per projection group, the LoRA of the batch's rows `rows` (all if None): its span counts from
         the first of those rows, as the forward pass over them sees them."""
-        adapter_of_row, scale = (self.adapter_of_row, self.scale) if rows is None else (self.adapter_of_row[rows], self.scale[rows])
+        adapter_of_row, scale = self.adapter_of_row, self.scale
+        if rows is not None:
+            adapter_of_row, scale = adapter_of_row[rows], scale[rows]
         with_adapter = (adapter_of_row.view(-1) > 0).nonzero().view(-1).tolist()
         if not with_adapter:
             return {}
         span = slice(with_adapter[0], with_adapter[-1] + 1)
         masks = {group: projection.lora_mask(adapter_of_row[span], scale[span])
                  for group, projection in self.lean.layers[0].items()}
-        return {group: _RowsLoRA(span, mask) for group, mask in masks.items() if mask is not None}
+        return {group: RowsLoRA(span, mask) for group, mask in masks.items() if mask is not None}
 
     def _make_room(self, shift: int, capacity: int, rows: int, spare: int = 0) -> None:
         """Moves every row's slots `shift` to the right, makes the cache at least `capacity` slots long
@@ -458,7 +251,7 @@ class LeanBatch:
         Only the rows that move are copied, and only the slots they use (from their prompt's first slot
         to the slot reached; no row ever reads a slot before its own first one): a row leaving a crowd's
         batch used to copy the whole cache, every row and slot of it, and in a crowd whose answers end at
-        different steps that took a fifth of the decoding thread's time (README: many visitors)."""
+        different steps that took a fifth of the decoding thread's time (docs/benchmarks.md)."""
         first = next((j for j, i in enumerate(inside) if i != j), len(inside))
         if first < len(inside):
             moving = inside[first:]
@@ -482,7 +275,7 @@ class LeanBatch:
 
     def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
         model = self.lean.model
-        return _as_in_a_batch(model.lm_head, self.lean.norm(model.model.norm.weight, hidden))
+        return as_in_a_batch(model.lm_head, self.lean.norm(model.model.norm.weight, hidden))
 
     def _forward(self, ids, positions, prefill: slice | None, slots: slice) -> torch.Tensor:
         """Runs the rows `prefill` over their prompts, or (prefill None) every row over one new token."""
@@ -509,7 +302,7 @@ class LeanBatch:
                 keys[:, :, slots] = k
                 values[:, :, slots] = v
                 q = q.reshape(rows, kv, heads // kv, hd)  # one token: a group's query heads become its query positions
-                attended = _on_one_thread(lambda threads: _attend(q, keys, values, runs, slots.stop, threads))
+                attended = on_one_thread(lambda threads: attend(q, keys, values, runs, slots.stop, threads))  # noqa: B023  (called at once)
                 attended = attended.reshape(rows, heads, 1, hd)
             attended = attended.transpose(1, 2).reshape(rows, seq, heads * hd)
             x = x + fused["o"](attended, lora.get("o"))

@@ -117,7 +117,8 @@ def download_pinned(pinned: PinnedFile, progress=None) -> Path:
     if actual != pinned.sha256:
         raise WeightsMismatch(
             f"{path} is not the pinned model file: its sha256 is {actual}, expected {pinned.sha256} "
-            f"({pinned.filename} of {pinned.label}). It was refused; delete it from the model hub cache and start again.")
+            f"({pinned.filename} of {pinned.label}). It was refused; "
+            "delete it from the model hub cache and start again.")
     return path
 
 
@@ -128,13 +129,15 @@ def resolve_generator(settings: Settings, progress: Progress | None = None) -> M
         if path.suffix == ".gguf":
             if not path.is_file():
                 raise WeightsUnavailable(f"Configured model file {path} does not exist")
-            return ModelSource(str(path.parent), f"{path.stem} (configured GGUF)", f"gguf:{_file_digest(path)}", path.name)
+            return ModelSource(str(path.parent), f"{path.stem} (configured GGUF)", f"gguf:{_file_digest(path)}",
+                               path.name)
         if path.is_dir():
             return ModelSource(str(path), f"{path.name} (configured folder)", f"folder:{path.resolve()}")
         return ModelSource(configured, f"{configured} (model hub)", f"hub:{configured}")
     gguf = _packaged(*PACKAGED_GGUF)
     if gguf is not None:
-        return ModelSource(str(gguf.parent), "SmolLM2-135M-Instruct (Q4_1 GGUF, packaged)", f"gguf:{_file_digest(gguf)}", gguf.name)
+        return ModelSource(str(gguf.parent), "SmolLM2-135M-Instruct (Q4_1 GGUF, packaged)",
+                           f"gguf:{_file_digest(gguf)}", gguf.name)
     report = None
     if progress is not None:
         def report(done, total):
@@ -168,10 +171,19 @@ def _cached_copy(source: ModelSource, cache_dir: Path) -> Path | None:
     except (OSError, ValueError):
         return None
     ok = manifest.get("format") == CACHE_FORMAT and manifest.get("fingerprint") == source.fingerprint
-    if not ok or not _whole_safetensors(folder / "model.safetensors"):
+    if not ok or not _whole_safetensors(folder / "model.safetensors") or not _whole_json(folder / "tokenizer.json"):
         shutil.rmtree(folder, ignore_errors=True)  # damaged or stale: converted again, not failed on forever
         return None
     return folder
+
+
+def _whole_json(path: Path) -> bool:
+    """Whether a JSON file is there and parses (the tokenizer's, cut short, failed every start after)."""
+    try:
+        json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _whole_safetensors(path: Path) -> bool:
@@ -236,7 +248,7 @@ def cpu_has_bf16() -> bool:
 
 
 def cpu_has_amx() -> bool:
-    """Intel's AMX tiles: where torch's matmuls take other paths for wide batches (decoder._MOST_ROWS)."""
+    """Intel's AMX tiles: where torch's matmuls take other paths for wide batches (fused._MOST_ROWS)."""
     flags = _cpuinfo()
     return flags is None or "amx_tile" in flags  # unknown: the cautious answer costs speed, never an answer
 

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..background import BackgroundRun
 from ..documents.corpus import Corpus
 from ..settings import Settings
-from .pairs import Voice, split_held_out
+from .pairs import FIGURE, Voice, split_held_out
 from .recipe import SHIPPED, Cancelled, TrainingConfig, planned_steps, train_adapter
 
 SECONDS_PER_STEP = 4.0  # measured here (2 cores, bf16 autocast, batch 8); replaced by this server's own runs
@@ -33,37 +34,35 @@ class Preset:
 
 
 PRESETS = {
-    "Quick": Preset("Quick", "40 steps of 4 examples, whatever the data's size: enough to teach a voice, not many facts.",
-                    TrainingConfig(epochs=100, batch_size=4, memory_passes=1, reading_passes=1, checkpointing=True), 40),
-    "Full": Preset("Full", "The shipped adapter's recipe (make adapter): two epochs, three passes over the answers.",
-                   TrainingConfig(checkpointing=True)),  # the same losses as make adapter's, in a fraction of the memory
+    "Quick": Preset("Quick",
+                    "40 steps of 4 examples, whatever the data's size: enough to teach a voice, not many facts.",
+                    TrainingConfig(epochs=100, batch_size=4, memory_passes=1, reading_passes=1, checkpointing=True),
+                    40),
+    # the same losses as make adapter's, in a fraction of the memory
+    "Full": Preset("Full",
+                   "The shipped adapter's recipe (make adapter): two epochs, three passes over the answers.",
+                   TrainingConfig(checkpointing=True)),
 }
 
 
 @dataclass
-class Run:
+class Run(BackgroundRun):
     name: str
     preset: str
     state: str = "queued"        # queued, training, evaluating, done, cancelled, failed
-    step: int = 0
-    total: int = 0
     losses: list[float] = field(default_factory=list)
-    started: float = field(default_factory=time.time)
-    finished: float | None = None
     message: str = ""
     evaluation: dict | None = None
     held_out: int = 0            # pairs kept out of training, to score it on
     made_by: str = ""            # the visitor's token (session.visitor): who may see, use and delete it
 
     @property
-    def elapsed_s(self) -> float:
-        return (self.finished or time.time()) - self.started
+    def step(self) -> int:
+        return self.done
 
     @property
     def remaining_s(self) -> float | None:
-        if not self.step or not self.total or self.state != "training":
-            return None
-        return self.elapsed_s / self.step * (self.total - self.step)
+        return super().remaining_s if self.state == "training" else None
 
     @property
     def active(self) -> bool:
@@ -113,7 +112,6 @@ class Trainer:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._cancel = threading.Event()
         self.run: Run | None = None
         self.seconds_per_step, self.measured = SECONDS_PER_STEP, False
 
@@ -138,19 +136,19 @@ class Trainer:
             if self.run and self.run.active:
                 raise Busy(f"The server is already training {self.run.name!r} (step {self.run.step} of "
                            f"{self.run.total or '?'}); one run at a time. Wait for it, or cancel it from its page.")
-            self._cancel.clear()
             self.run = Run(name, preset.name, made_by=made_by)
             run = self.run
         wrapped = [{**p, "answer": voice.wrap(p["answer"])} for p in pairs]
         training, held_out = split_held_out(wrapped)
         run.held_out = len(held_out)
-        threading.Thread(target=self._train, args=(settings, run, training, held_out, preset, voice, on_done, evaluate,
-                                                corpus.snapshot() if corpus else None, pairs_from),
-                         name=f"training {name}", daemon=True).start()
+        snapshot = corpus.snapshot() if corpus else None
+        run.in_background(lambda: self._train(settings, run, training, held_out, preset, voice, on_done, evaluate,
+                                              snapshot, pairs_from), f"training {name}")
         return run
 
     def cancel(self) -> None:
-        self._cancel.set()
+        if self.run is not None:
+            self.run.cancel()
 
     def _train(self, settings, run: Run, training, held_out, preset: Preset, voice, on_done, evaluate, corpus,
                pairs_from) -> None:
@@ -160,7 +158,7 @@ class Trainer:
         first_step = []
 
         def progress(step, total, loss):
-            run.state, run.step, run.total = "training", step, total
+            run.state, run.done, run.total = "training", step, total
             run.losses.append(loss)
             if not first_step:
                 first_step.append(time.time())
@@ -169,7 +167,7 @@ class Trainer:
         try:
             shutil.rmtree(staging, ignore_errors=True)
             manifest = train_adapter(settings, staging, preset.config, progress, max_steps=preset.max_steps,
-                                     pairs=training, cancelled=self._cancel.is_set, corpus=corpus,
+                                     pairs=training, cancelled=run.cancelled.is_set, corpus=corpus,
                                      pairs_from=pairs_from)
             manifest |= {"made_in": MADE_IN_APP, "preset": preset.name, "voice": [voice.greeting, voice.sign_off]}
             if run.made_by:
@@ -193,10 +191,8 @@ class Trainer:
             run.state, run.message = "failed", f"Training failed: {type(err).__name__}: {err}"
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-            run.finished = time.time()
 
 
-_FIGURE = re.compile(r"\$?\d[\d,.:/–-]*\d|\$?\d")
 
 
 def held_out_scores(playground, kb, name: str, held_out: list[dict], voice: Voice) -> dict:
@@ -210,7 +206,7 @@ def held_out_scores(playground, kb, name: str, held_out: list[dict], voice: Voic
         for pair in held_out:
             answer = tuned.ask(pair["question"], kb, [column])[0]
             voiced += voice.speaks(answer.text)
-            figures = set(_FIGURE.findall(pair["answer"]))
+            figures = set(FIGURE.findall(pair["answer"]))
             if figures:
                 with_figures += 1
                 facts += all(f in answer.text for f in figures)

@@ -11,6 +11,7 @@ import random
 import re
 from dataclasses import dataclass
 
+from ..documents.convert import has_text
 from ..user_files import csv_rows, json_lines, text_of
 
 MIN_PAIRS, MAX_PAIRS = 8, 5000
@@ -75,7 +76,7 @@ def _checked_pair(where: str, row: dict, seen: dict[str, str]) -> dict:
         row = _from_messages(where, row["messages"])
     question, answer = row.get("question"), row.get("answer")
     for field, value in (("question", question), ("answer", answer)):
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str) or not has_text(value):
             raise ValueError(f"{where}: {field} must be a non-empty string")
     key = _key(question)
     if key in seen:
@@ -97,7 +98,8 @@ def _from_messages(where: str, messages) -> dict:
     return {"question": user[-1], "answer": assistant[-1]}
 
 
-def split_held_out(pairs: list[dict], seed: int = 0, share: float = 0.1, least: int = 3) -> tuple[list[dict], list[dict]]:
+def split_held_out(pairs: list[dict], seed: int = 0, share: float = 0.1,
+                   least: int = 3) -> tuple[list[dict], list[dict]]:
     """(training, held out): a fixed share of the pairs, at least a few, kept out of training."""
     order = list(range(len(pairs)))
     random.Random(seed).shuffle(order)
@@ -182,3 +184,19 @@ def _inline(text: str) -> str:
     text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)  # [words](address): the words
     text = re.sub(r"\*\*|__|`", "", text)
     return re.sub(r"(?<![\w*])[*_](\S(?:.*?\S)?)[*_](?![\w*])", r"\1", text)  # *one* or _one_ emphasised word(s)
+
+
+FIGURE = re.compile(r"\$?\d[\d,.:/–-]*\d|\$?\d")  # an amount, a count, a time, a date: what an answer must get right
+
+
+def example_questions(documents, most: int = 20) -> str:
+    """A questions file to start an evaluation from (JSON Lines): the questions the documents ask in
+    their headings, each with the first figure its answer gives as the string a right answer holds.
+    Questions whose answer gives no figure are left out: nothing simple to check an answer against."""
+    import json
+    lines = []
+    for pair in draft_pairs(documents):
+        figures = FIGURE.findall(pair["answer"])
+        if figures:
+            lines.append(json.dumps({"question": pair["question"], "answers": [figures[0]]}, ensure_ascii=False))
+    return "\n".join(lines[:most]) + "\n"

@@ -154,7 +154,8 @@ def describe_for_sharing(folder: Path, manifest: dict, hub_id: str, name: str) -
 
 def planned_steps(config: TrainingConfig, memory: int, reading: int, max_steps: int | None = None) -> int:
     """The steps a run takes: each epoch every memory and reading example its passes' times, in batches."""
-    per_epoch = -(-memory * config.memory_passes // config.batch_size) + -(-reading * config.reading_passes // config.batch_size)
+    per_epoch = (-(-memory * config.memory_passes // config.batch_size)
+                 + -(-reading * config.reading_passes // config.batch_size))
     return min(max_steps or 10**9, per_epoch * config.epochs)
 
 
@@ -191,8 +192,9 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
     import torch
     from peft import LoraConfig, get_peft_model
 
+    from ..knowledge import KnowledgeBase
+    from ..loading import load_knowledge_parts
     from ..model.weights import cpu_has_bf16
-    from ..playground import KnowledgeBase, load_knowledge_parts
 
     torch.manual_seed(config.seed)
     started = time.time()
@@ -230,7 +232,8 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
             width = max(len(ids) for ids, _ in batch)
             pad = tokenizer.pad_token_id
             ids = torch.tensor([i + [pad] * (width - len(i)) for i, _ in batch], device=device)
-            labels = torch.tensor([l + [-100] * (width - len(l)) for _, l in batch], device=device)
+            labels = torch.tensor([row_labels + [-100] * (width - len(row_labels)) for _, row_labels in batch],
+                                  device=device)
             mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in batch], device=device)
             with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=autocast):
                 hidden = decoder.model(input_ids=ids, attention_mask=mask).last_hidden_state[:, :-1]

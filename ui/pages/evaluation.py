@@ -7,6 +7,7 @@ import streamlit as st
 from backends.evaluation import HELD_OUT, evaluate, load_questions, parse_questions
 from backends.evaluation.runs import EvaluationRun
 from backends.evaluation.scoreboard import LARKSPUR, recorded_summaries
+from backends.training.pairs import example_questions
 from ui import scoreboard, session
 
 st.title("Evaluation")
@@ -94,8 +95,8 @@ st.caption(f"{len(questions)} held-out questions, each asked before and after th
            "rounds, all four columns batched): a few minutes on 2 cores. It keeps going if you visit another page.")
 running = "evaluation-run" in st.session_state
 if st.button("Run the evaluation", type="primary", disabled=running):
-    st.session_state["evaluation-run"] = EvaluationRun.start(lambda progress: evaluate(pg, questions, progress=progress),
-                                                             len(questions), 2)
+    st.session_state["evaluation-run"] = EvaluationRun.start(
+        lambda progress: evaluate(pg, questions, progress=progress), len(questions), 2)
     st.rerun()
 watch("evaluation-run", "evaluation")
 if "evaluation" in st.session_state:
@@ -106,6 +107,14 @@ st.subheader("Your own questions")
 st.caption("A JSON Lines file (`question`, `answers`: the strings a right answer holds, optionally `after`) or a CSV "
            "(columns `question` and `answers`, strings separated by `|`), scored on this session's documents as they "
            "are now, your uploads and edits included.")
+kb = session.knowledge_base()
+if kb is not None:
+    example = example_questions(kb.corpus.documents.values())
+    if example.strip():
+        st.download_button("Download an example drawn from your documents", example, "my-questions.jsonl",
+                           "application/json", on_click="ignore", icon=":material/download:",
+                           help="The questions your documents ask in their headings, each with the figure its "
+                                "answer gives. Edit it, add your own, and upload it here.")
 own = st.file_uploader("Questions file", type=["jsonl", "csv"])
 if own is not None and st.button("Score my questions", disabled="own-run" in st.session_state):
     try:
@@ -113,7 +122,6 @@ if own is not None and st.button("Score my questions", disabled="own-run" in st.
     except ValueError as err:
         st.error(str(err))
     else:
-        kb = session.knowledge_base()
         if kb is None:
             st.stop()  # the reason is shown above
         st.session_state["own-run"] = EvaluationRun.start(

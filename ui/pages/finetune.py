@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from backends.playground import listed
+from backends.learned import listed
 from backends.training import DATA_DIR, read_jsonl
 from backends.training.jobs import PRESETS, TRAINER, Busy, belongs, delete_adapter, held_out_scores
 from backends.training.pairs import Voice, check_pairs, draft_pairs, parse_pairs, undrafted
@@ -64,7 +64,8 @@ if source == "Pairs drafted from this session's documents":
         st.error(str(err), icon=":material/error:")
 elif source == "A file of my own":
     st.caption("JSON Lines (`{\"question\": …, \"answer\": …}` or chat `{\"messages\": […]}`) or CSV with "
-               "`question` and `answer` columns; at least 8 pairs, each question once. A tenth of them (at least 3) is kept out of "
+               "`question` and `answer` columns; at least 8 pairs, each question once. "
+               "A tenth of them (at least 3) is kept out of "
                "training, to evaluate the adapter on.")
     upload = st.file_uploader("Training pairs", type=["jsonl", "json", "csv"])
     pairs, pairs_from = None, f"from {upload.name}" if upload is not None else ""
@@ -110,9 +111,10 @@ if st.button("Start training", type="primary", disabled=not pairs or busy):
                       evaluate=lambda adapter, held_out, v: held_out_scores(pg, kb, adapter, held_out, v),
                       corpus=kb.corpus if kb is not None and not shipped else None,  # it reads this session's passages
                       made_by=session.visitor(), pairs_from=pairs_from)
-    except (Busy, ValueError) as err:
+    except (Busy, ValueError) as err:  # said here, in this run: a rerun would wipe the message unread
         st.error(str(err), icon=":material/error:")
-    st.rerun()
+    else:
+        st.rerun()
 own_run = run is not None and belongs(run.made_by, session.visitor())  # another's name, curve and scores are theirs
 if busy and own_run:
     st.info(f"Training {run.name} is under way on this server; a second one waits until it ends.",
@@ -156,8 +158,10 @@ def progress() -> None:
     if run.evaluation:
         st.dataframe(pd.DataFrame([{"column": column, **scores} for column, scores in run.evaluation.items()]),
                      hide_index=True, column_config={
-                         "voice_rate": st.column_config.ProgressColumn("voice", format="percent", min_value=0, max_value=1),
-                         "facts_right": st.column_config.ProgressColumn("facts right", format="percent", min_value=0, max_value=1),
+                         "voice_rate": st.column_config.ProgressColumn(
+                             "voice", format="percent", min_value=0, max_value=1),
+                         "facts_right": st.column_config.ProgressColumn(
+                             "facts right", format="percent", min_value=0, max_value=1),
                          "with_figures": st.column_config.NumberColumn(
                              "with figures", help="Held-out pairs whose answers hold a figure")})
         figures = max(scores["with_figures"] for scores in run.evaluation.values())

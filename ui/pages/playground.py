@@ -6,7 +6,7 @@ import streamlit as st
 from backends import PREPARED_EDITS, backend_names, check_question, get_backend, get_edit
 from backends.documents.edits import check_edit, custom_edit
 from ui import answers as view
-from ui import session
+from ui import asking, session
 
 DEFAULT_QUESTION = "How long do I have to return something?"
 OWN_EDIT = "own"
@@ -51,7 +51,8 @@ if own:
     own_doc = doc_col.selectbox("Document", ids, format_func=lambda d: kb.corpus.get(d).title)
     own_find = find_col.text_input("Find", placeholder="e.g. 30 days")
     own_put = put_col.text_input("Put instead", placeholder="e.g. 14 days")
-with st.container(horizontal=True, vertical_alignment="center"):  # buttons keep their labels whole, wrapping when narrow
+# buttons keep their labels whole, wrapping when narrow
+with st.container(horizontal=True, vertical_alignment="center"):
     ask = st.button("Ask", type="primary") or st.session_state.pop("ask_now", False)
     edit = st.button("Edit the policy", icon=":material/edit_document:", disabled=kb is None)
     reset = st.button("Reset", icon=":material/restart_alt:", disabled=kb is None)
@@ -77,7 +78,7 @@ bodies = view.grid(pg, backends)
 below = st.empty()  # the time chart and the downloads; cleared while new answers stream
 
 try:
-    under_way = view.interrupted_edit(kb)  # an edit that went in while its run was cut short
+    under_way = asking.interrupted_edit(kb)  # an edit that went in while its run was cut short
     resume = under_way is not None and not (ask or edit or reset)
     if resume:  # back on this page: its answers after are still due
         said = f"“{under_way.edit.title}” went in while its answers were cut short; answering again after it."
@@ -86,8 +87,8 @@ try:
         question, edit = under_way.question, True
     elif ask or reset:
         st.session_state.pop("edit_under_way", None)
-    waiting = view.unfinished_answers(kb)  # asked, then another page chosen while the answers streamed
-    if waiting is not None and waiting.label == view.ANSWERING and not (ask or edit or reset):
+    waiting = asking.unfinished_answers(kb)  # asked, then another page chosen while the answers streamed
+    if waiting is not None and waiting.label == asking.ANSWERING and not (ask or edit or reset):
         said = f"The answers to “{waiting.question}”, asked before you left this page, go on here."
         notice.info(said, icon=":material/replay:")
         session.toast_later(said)
@@ -110,10 +111,10 @@ try:
             elif not resume:  # pressed again while its answers after came: the same edit goes on, said once
                 session.toast_later(f"“{chosen.title}” is in already: its answers after the edit go on, from where "
                                     "they were cut short.")
-            result = view.ask_across_edit(pg, kb, question, chosen, bodies, st.session_state.get("result"),
+            result = asking.ask_across_edit(pg, kb, question, chosen, bodies, st.session_state.get("result"),
                                           on_sync=lambda report: session.show_sync(report, later=True))
         else:
-            result = view.ask(pg, kb, question, bodies)
+            result = asking.ask(pg, kb, question, bodies)
         st.session_state.result = result
         st.rerun()
 except ValueError as err:

@@ -7,7 +7,7 @@ from backends.evaluation.decision import Situation, decide
 from backends.evaluation.scoreboard import recorded_source, recorded_summaries
 from backends.evaluation.tour import STEPS, TOUR_EDIT, TOUR_QUESTION, describe_answers, describe_verdicts
 from ui import answers as view
-from ui import decision, scoreboard, session
+from ui import asking, decision, scoreboard, session
 
 st.title("Guided tour: RAG or fine-tuning?")
 pg, kb = session.playground(), session.knowledge_base()
@@ -62,7 +62,7 @@ if step == 0:
             session.show_sync(kb.reset(), later=True)
         st.session_state.pop("tour_edited", None)
         bodies = view.grid(pg, backends)
-        asked = view.ask(pg, kb, TOUR_QUESTION, bodies)
+        asked = asking.ask(pg, kb, TOUR_QUESTION, bodies)
         st.session_state.tour_asked = st.session_state.result = asked
         session.remember("question", TOUR_QUESTION)
         st.rerun()
@@ -77,7 +77,7 @@ elif step == 2:
     if not edited and action.button("Apply the edit and ask again", type="primary", icon=":material/edit_document:"):
         try:
             bodies = view.grid(pg, backends)
-            edited = view.ask_across_edit(pg, kb, TOUR_QUESTION, edit, bodies, asked,
+            edited = asking.ask_across_edit(pg, kb, TOUR_QUESTION, edit, bodies, asked,
                                           on_sync=lambda report: session.show_sync(report, later=True))
         except ValueError as err:  # the edit is in already (applied on the Playground): start the tour again
             notice.warning(f"{err} Press Back to the first step to start the tour from the shipped documents.")
@@ -99,7 +99,8 @@ elif step == 4:
         name, info, summary = recorded[0]
         source = recorded_source(name, info)
     if summary:
-        action.caption(f"Measured on the held-out questions, {source}. The Evaluation page runs it again on this machine.")
+        action.caption(f"Measured on the held-out questions, {source}. "
+                       "The Evaluation page runs it again on this machine.")
         with action:
             scoreboard.charts(summary)
     else:
