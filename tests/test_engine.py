@@ -58,12 +58,15 @@ def test_an_answer_that_starts_repeating_a_sentence_ends_before_the_repeat(engin
     from backends.model.streams import RowStreams
     streams = RowStreams(engine.tokenizer, 1, None, 0.0)
     tokens = engine.tokenizer(LOOP, add_special_tokens=False)["input_ids"]
-    for n, token in enumerate(tokens):
+    fed = 0
+    for token in tokens:
         streams.put([0], [token])
+        fed += 1
         if streams.done[0]:
             break
-    assert streams.done[0] and n < len(tokens) - 1  # stopped as the repeat began, not at the end
-    assert streams.out[0].text == "You can return it within 30 days. Refunds are refunded to you within 30 days of delivery."
+    assert streams.done[0] and fed < len(tokens)  # stopped as the repeat began, not at the end
+    assert streams.out[0].text == ("You can return it within 30 days. Refunds are refunded to you within 30 days "
+                                   "of delivery.")
 
 
 @pytest.mark.parametrize("text", ["Standard shipping is $4.99. Express is $9.99. Both ship daily.",
@@ -156,7 +159,8 @@ def test_a_contrasted_row_answers_alike_alone_and_beside_other_rows(engine):
     alone = engine.generate([contrasted], 24)[0].text
     beside = engine.generate([ask("What is two plus two?"), contrasted, ask("Spell the word cat.")], 24)[1].text
     assert alone == beside and alone
-    assert engine.generate([Prompt(PASSAGES, twin=TWIN, contrast=0.0)], 24)[0].text == engine.generate([Prompt(PASSAGES)], 24)[0].text
+    off = engine.generate([Prompt(PASSAGES, twin=TWIN, contrast=0.0)], 24)[0].text
+    assert off == engine.generate([Prompt(PASSAGES)], 24)[0].text
 
 
 def test_adaptive_contrast_answers_and_a_bad_contrast_setting_is_refused(engine, settings):
