@@ -120,13 +120,8 @@ def _train(args, settings: Settings) -> int:
     from .training import train_adapter
     from .training.jobs import PRESETS
     from .training.pairs import Voice, parse_pairs
-    for option in ("steps", "epochs", "rank", "alpha", "memory_passes", "reading_passes"):
-        value = getattr(args, option)
-        least = 0 if option.endswith("passes") else 1
-        if value is not None and value < least:  # 0 steps read as "no limit", and a negative count as one
-            raise ValueError(f"--{option.replace('_', '-')} must be a whole number of at least {least}, got {value}.")
-    if args.lr <= 0:
-        raise ValueError(f"--lr must be above 0, got {args.lr}.")
+    if args.steps is not None and args.steps < 1:  # 0 read as "no limit", and a negative count as none
+        raise ValueError(f"--steps must be a whole number of at least 1, got {args.steps}.")
     pairs = None
     if args.data:  # a file of the user's own, read (and refused with its line) before the model loads
         if not args.out:

@@ -33,14 +33,18 @@ def take(out: Path, width: int, height: int, tokens: int) -> None:
             page.goto(url)
             page.get_by_role("button", name="Edit the policy").click(timeout=WAIT_MS)
             expect(page.get_by_text("After: Refund window: 30 → 14 days").first).to_be_visible(timeout=WAIT_MS)
-            for name in COLUMNS:  # the finished page: every column's verdict and timings are drawn
-                cell = page.locator('[data-testid="stGridCell"]').filter(
-                    has=page.get_by_role("heading", name=name, exact=True))
-                expect(cell).to_contain_text("tokens in", timeout=WAIT_MS)
+            cells = [page.locator('[data-testid="stGridCell"]').filter(
+                has=page.get_by_role("heading", name=name, exact=True)) for name in COLUMNS]
+            for cell in cells:  # the finished page: only it gives each column its verdict on the edit
+                expect(cell).to_contain_text("changed", timeout=WAIT_MS)
             page.wait_for_timeout(300)
             expect(page.locator('[data-testid="stStatusWidget"]')).to_be_hidden(timeout=WAIT_MS)
+            boxes = [cell.bounding_box() for cell in cells]
+            left, top = min(b["x"] for b in boxes), min(b["y"] for b in boxes)
+            right, bottom = max(b["x"] + b["width"] for b in boxes), max(b["y"] + b["height"] for b in boxes)
             out.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(out), full_page=False)
+            page.screenshot(path=str(out), full_page=True, clip={  # the four columns, with a margin
+                "x": max(left - 16, 0), "y": max(top - 16, 0), "width": right - left + 32, "height": bottom - top + 32})
             browser.close()
     finally:
         server.terminate()
@@ -52,7 +56,8 @@ def get_args(argv: list[str] | None = None):
                                      description="Picture the four columns after the refund edit, from the real app.")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png", help="the PNG to write")
     parser.add_argument("--width", type=int, default=1600, help="the browser window's width, in pixels")
-    parser.add_argument("--height", type=int, default=1300, help="the browser window's height, in pixels")
+    # tall enough for all four columns: Streamlit scrolls inside the page, so what is below the window is not drawn
+    parser.add_argument("--height", type=int, default=3200, help="the browser window's height, in pixels")
     parser.add_argument("--tokens", type=int, default=64, help="the longest answer, in new tokens")
     return parser.parse_args(argv)
 

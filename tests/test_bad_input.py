@@ -80,7 +80,7 @@ def test_a_mistyped_qdrant_location_is_refused_not_made_a_folder(location, tmp_p
 
 @pytest.mark.parametrize("args, message", [(["--steps", "0"], "--steps must be a whole number of at least 1, got 0"),
                                            (["--steps", "-5"], "--steps must be a whole number of at least 1, got -5"),
-                                           (["--epochs", "0"], "--epochs must be a whole number of at least 1")])
+                                           (["--epochs", "0"], "epochs must be at least 1, not 0")])
 def test_training_for_no_steps_is_refused_in_one_line(args, message, tmp_path):
     out = cli("train", *args, "--out", str(tmp_path / "mine"))
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, out.stderr
