@@ -117,6 +117,18 @@ def test_an_answer_that_follows_the_edit_but_makes_up_another_figure_is_not_call
     assert stale.kind == "stale"  # a stale answer is stale, made-up figure or not
 
 
+@pytest.mark.parametrize("before, after, kind, says", [
+    ("A tune-up costs 65.", "A tune-up costs 80.", "followed", "followed the edit: $65 → $80 (says “80”)"),
+    ("A tune-up costs 65.", "A tune-up still costs 65.", "stale", "still says $65"),
+    ("You have 30 days.", "You have 14 to return it.", "followed", "30 days → 14 days (says “14”)"),
+])
+def test_a_bare_number_the_diff_marks_as_the_edit_s_figure_counts_in_the_verdict(before, after, kind, says):
+    """The card marks 65 struck through and 80 added: the verdict must not say it mentioned neither."""
+    tune_up = PolicyEdit("tune-up", "Tune-up: $65 → $80", "d", "rentals", "A tune-up is $65.", "A tune-up is $80.")
+    result = verdict(before, after, tune_up if "tune-up" in before else REFUND, True, False)
+    assert result.kind == kind and says in result.line, result.line
+
+
 def test_an_amount_edit_accepts_cents_and_an_edit_without_figures_compares_its_words():
     shipping = get_edit("free-shipping")
     assert verdict("Over $50.", "Free over $75.00.", shipping, True, False).kind == "followed"

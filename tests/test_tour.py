@@ -107,3 +107,14 @@ def test_no_recommendation_repeats_its_own_name():
         made = decide(Situation(*values), Figures())
         first = made.choice.split(" (")[0].split(" now")[0].lower()
         assert not made.headline.lower().startswith(first), (made.choice, made.headline)
+
+
+def test_the_scoreboard_bars_carry_their_numbers():
+    import pandas as pd
+
+    from ui.scoreboard import _grouped
+    wide = pd.DataFrame({"before the edits": [50.0, 81.0], "with the edits": [47.0, 78.0]},
+                        index=pd.Index(["RAG", "Hybrid"], name="backend"))
+    layers = _grouped(wide).to_dict()["layer"]
+    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in layers]
+    assert marks == ["bar", "text"] and layers[1]["encoding"]["text"]["field"] == "percent"

@@ -37,10 +37,14 @@ def _grouped(wide: pd.DataFrame) -> alt.Chart:
     and a legend on the right was cut off at 1200–1300 px."""
     long = wide.reset_index().melt(id_vars="backend", var_name="phase", value_name="percent")
     phases = list(wide.columns)
-    return alt.Chart(long).mark_bar().encode(
+    base = alt.Chart(long).encode(
         x=alt.X("backend:N", sort=list(wide.index), title=None, axis=alt.Axis(labelAngle=0)),
         xOffset=alt.XOffset("phase:N", sort=phases),
         y=alt.Y("percent:Q", title="%", scale=alt.Scale(domain=[0, 100])),
+    )
+    bars = base.mark_bar().encode(
         color=alt.Color("phase:N", sort=phases, title=None, legend=alt.Legend(orient="bottom")),
-        tooltip=["backend", "phase", "percent"],
-    ).properties(height=240)
+        tooltip=["backend", "phase", "percent"])
+    # each bar's number on it: an audience reads "50" faster than a bar's height against an axis
+    numbers = base.mark_text(dy=-6, fontSize=10).encode(text=alt.Text("percent:Q", format=".0f"))
+    return alt.layer(bars, numbers).properties(height=240)

@@ -53,10 +53,22 @@ def _changed(edit: PolicyEdit) -> tuple[list[Claim], list[Claim]]:
     return [c for c in old if c.key not in new_keys], [c for c in new if c.key not in old_keys]
 
 
+def _number(claim: Claim) -> float:
+    value = claim.key[1]
+    return value[1] if isinstance(value, tuple) else value
+
+
+def _saying(text: str, wanted: list[Claim]) -> list[Claim]:
+    """The text's claims that say one of `wanted`: the same claim in any wording, or the bare number of
+    one ("80" for "$80", "14" for "14 days"), which the word diff marks as the edit's figure too."""
+    keys = {c.key for c in wanted}
+    numbers = {_number(c) for c in wanted}
+    return [c for c in claims(text) if c.key in keys or (c.key[0] == "figure" and c.key[1] in numbers)]
+
+
 def _says(text: str, wanted: list[Claim], literal: str) -> bool:
     if wanted:
-        keys = {c.key for c in claims(text)}
-        return any(c.key in keys for c in wanted)
+        return bool(_saying(text, wanted))
     return bool(literal.strip()) and literal.strip().lower() in text.lower()
 
 
@@ -66,9 +78,8 @@ def _phrase(found: list[Claim], literal: str) -> str:
 
 def _in_own_words(text: str, wanted: list[Claim]) -> str:
     """How the answer wrote the claims it shares with `wanted`, where that is not the edit's wording."""
-    keys = {c.key for c in wanted}
     written = {c.text for c in wanted}
-    own = [c.text for c in claims(text) if c.key in keys and c.text not in written]
+    own = [c.text for c in _saying(text, wanted) if c.text not in written]
     return f" (says “{'”, “'.join(dict.fromkeys(own))}”)" if own else ""
 
 
