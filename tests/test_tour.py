@@ -118,3 +118,12 @@ def test_the_scoreboard_bars_carry_their_numbers():
     layers = _grouped(wide).to_dict()["layer"]
     marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in layers]
     assert marks == ["bar", "text"] and layers[1]["encoding"]["text"]["field"] == "percent"
+
+
+def test_the_tour_says_before_it_undoes_the_visitor_s_edits(engine, knowledge_parts):
+    from backends import get_edit
+    at = page("ui/pages/tour.py")
+    assert not at.warning  # documents as loaded: nothing to undo, nothing said
+    at.session_state["kb"].apply_edit(get_edit("refund-window"))  # an edit made on the Playground
+    at.run()
+    assert "asking here undoes your edits to Returns and refunds" in at.warning[0].value

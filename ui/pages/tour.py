@@ -6,6 +6,7 @@ from backends import backend_names, get_backend, get_edit
 from backends.evaluation.decision import Situation, decide
 from backends.evaluation.scoreboard import recorded_source, recorded_summaries
 from backends.evaluation.tour import STEPS, TOUR_EDIT, TOUR_QUESTION, describe_answers, describe_verdicts
+from backends.learned import listed
 from ui import answers as view
 from ui import asking, decision, scoreboard, session
 
@@ -57,6 +58,11 @@ if edit.doc_id not in kb.corpus.documents:  # the story is told on the sample's 
 backends = [get_backend(name) for name in backend_names()]
 
 if step == 0:
+    undone = [kb.corpus.get(d).title for d in kb.corpus.changed()]
+    if undone:  # said before the click that does it
+        notice.warning(f"The tour starts from the documents as loaded: asking here undoes your edits to "
+                       f"{listed(undone)} (your uploads stay). Leave the tour to keep them.",
+                       icon=":material/history:")
     if action.button(f"Ask “{TOUR_QUESTION}”", type="primary", icon=":material/send:"):
         if kb.corpus.changed():  # the story starts from the documents as shipped
             session.show_sync(kb.reset(), later=True)
