@@ -1,7 +1,7 @@
 """RAG or fine-tuning? One question, four columns. Run with `make run`."""
 import streamlit as st
 
-from backends.learned import Learned
+from backends.learned import trained_on
 from ui import session
 
 st.set_page_config(page_title="RAG or fine-tuning?", page_icon="🧭", layout="wide")
@@ -26,7 +26,7 @@ with st.sidebar:
     used = {pg.settings.adapter, pg.settings.hybrid_adapter}
     for name, info in session.shown_adapters(pg.engine).items():
         mark = " (in your columns)" if name in used else ""
-        st.caption(f"**Adapter** {name}{mark}: trained on {Learned.of(info).words}",
+        st.caption(f"**Adapter** {name}{mark}: trained on {trained_on(info)}",
                    help=f"It learned corpus version {info.corpus_version}.")
     for name in pg.engine.problems:
         st.caption(f"**Adapter** {name}: not installed")

@@ -65,3 +65,13 @@ class Learned:
 
 def listed(names: list[str]) -> str:
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def trained_on(info: AdapterInfo) -> str:
+    """What an adapter was trained on, in words: the pairs of the user's own where it learned those (its
+    manifest's `data`: "41 pairs from pairs.csv"), and the documents it read passages from."""
+    words = Learned.of(info).words
+    data = info.manifest.get("data")
+    if isinstance(data, str) and data.strip() and data != "the shipped Larkspur answers":
+        return f"{data}, reading passages of {words}"
+    return words

@@ -310,3 +310,15 @@ def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engi
     at.run()
     assert run.state == "cancelled" and any("no adapter was written" in w.value for w in at.warning)
     assert not (tmp_path / "adapters" / "cancelled-here").exists()
+
+
+def test_the_sidebar_says_an_adapter_learned_a_file_of_pairs_where_it_did():
+    from pathlib import Path
+
+    from backends.learned import trained_on
+    from backends.model.adapters import AdapterInfo
+    mine = AdapterInfo("mine", Path("mine"), {"data": "41 pairs from pairs.csv", "corpus_version": "abc",
+                                              "documents": [{"id": "bikes", "file": "bikeshop.md", "digest": "d"}]})
+    assert trained_on(mine) == "41 pairs from pairs.csv, reading passages of bikeshop.md"
+    shipped = AdapterInfo("larkspur-voice", Path("x"), {"data": "the shipped Larkspur answers", "corpus_version": "v"})
+    assert trained_on(shipped) == "corpus v"  # no pairs of the user's: what it read, as before
