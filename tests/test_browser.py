@@ -106,6 +106,10 @@ def test_ask_then_edit_the_policy_in_two_sessions(server, browser):
     below += " return r.top >= b.bottom && r.width > 300; }"
     first.set_viewport_size({"width": 900, "height": 1400})  # sidebar open: two columns a row would be ~210 px
     first.wait_for_function(below, timeout=10_000)  # one column a row, the width of the page
+    for label in ("Download Markdown", "Download JSON", "Download CSV"):  # each label whole, not cut
+        button = first.get_by_role("button", name=label)
+        whole = "e => [e, ...e.querySelectorAll('*')].every(n => n.scrollWidth <= n.clientWidth + 1)"
+        assert button.evaluate(whole), f"{label} is cut at 900 px"
     first.screenshot(path=str(ARTIFACTS / "2-edited-900px.png"), full_page=True)
 
     second = browser.new_context(viewport={"width": 1600, "height": 1400}).new_page()

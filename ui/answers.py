@@ -262,10 +262,11 @@ def time_chart(comparison: Comparison) -> None:
 
 
 def downloads(comparison: Comparison, key: str = "") -> None:
-    md, js, cs = st.columns(3)
-    md.download_button("Download Markdown", comparison.to_markdown(), "comparison.md", "text/markdown",
-                       on_click="ignore", icon=":material/download:", key=f"md{key}", width="stretch")
-    js.download_button("Download JSON", comparison.to_json(), "comparison.json", "application/json",
-                       on_click="ignore", icon=":material/download:", key=f"json{key}", width="stretch")
-    cs.download_button("Download CSV", comparison.to_csv(), "comparison.csv", "text/csv",
-                       on_click="ignore", icon=":material/download:", key=f"csv{key}", width="stretch")
+    # a row that wraps, each label whole: three equal columns cut "Download Markdown" at 900 px
+    with st.container(horizontal=True):
+        st.download_button("Download Markdown", comparison.to_markdown(), "comparison.md", "text/markdown",
+                           on_click="ignore", icon=":material/download:", key=f"md{key}")
+        st.download_button("Download JSON", comparison.to_json(), "comparison.json", "application/json",
+                           on_click="ignore", icon=":material/download:", key=f"json{key}")
+        st.download_button("Download CSV", comparison.to_csv(), "comparison.csv", "text/csv",
+                           on_click="ignore", icon=":material/download:", key=f"csv{key}")
