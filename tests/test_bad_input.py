@@ -202,13 +202,13 @@ def test_training_never_replaces_the_shipped_adapter_or_a_folder_of_other_files(
 
 
 def test_an_abandoned_cache_write_is_cleared_at_the_next_start(tmp_path):
-    from backends.model.weights import _clear_abandoned_writes
+    from backends.model.weights import clear_abandoned_writes
     old, current = tmp_path / ".writing-old", tmp_path / ".writing-now"
     for folder in (old, current):
         folder.mkdir()
         (folder / "model.safetensors").write_bytes(b"\0" * 1000)
     os.utime(old, (0, 0))
-    _clear_abandoned_writes(tmp_path)
+    clear_abandoned_writes(tmp_path, ".writing-*")  # as the model loader calls it
     assert not old.exists() and current.exists()  # a write still under way is left alone
 
 

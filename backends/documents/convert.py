@@ -20,7 +20,6 @@ from pathlib import PurePath
 
 FORMATS = {".md": "Markdown", ".markdown": "Markdown", ".txt": "plain text", ".pdf": "PDF", ".docx": "Word",
            ".html": "HTML", ".htm": "HTML", ".pptx": "PowerPoint"}
-_INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff\u00ad]")
 
 
 class ConversionError(ValueError):
@@ -43,7 +42,7 @@ def doc_id_for(name: str) -> str:
 def has_text(text: str) -> bool:
     """Whether text holds anything but whitespace and invisible characters: zero-width spaces, the soft
     hyphen, and every other format character (Unicode's Cf, such as the bidirectional marks U+202A–E)."""
-    return any(not c.isspace() and unicodedata.category(c) != "Cf" for c in _INVISIBLE.sub("", text))
+    return any(not c.isspace() and unicodedata.category(c) != "Cf" for c in text)
 
 
 def convert(name: str, data: bytes, max_bytes: int) -> Converted:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-import time
 import uuid
 from array import array
 from pathlib import Path
+
+from ..model.weights import clear_abandoned_writes
 
 
 class MeanPoolingEncoder:
@@ -73,23 +74,12 @@ class Embedder:
 
     def __init__(self, model, label: str = "", saved: Path | None = None):
         self.model, self.label, self.saved = model, label, saved
-        self._clear_abandoned_writes()
+        if saved:  # a write of the vectors killed part-way leaves its temporary file
+            clear_abandoned_writes(saved.parent, f"{saved.stem}.*.tmp")
         self.dimension = model.get_embedding_dimension()
         self._cache: dict[str, array] = self._read(saved)  # float32 arrays: 1.5 KB a vector, not 12 KB of floats
         self._unsaved = False
         self._lock = threading.Lock()
-
-    ABANDONED_S = 600  # a write's temporary file this old was left by a killed process, not one under way
-
-    def _clear_abandoned_writes(self) -> None:
-        if not self.saved:
-            return
-        for tmp in self.saved.parent.glob(f"{self.saved.stem}.*.tmp"):
-            try:
-                if time.time() - tmp.stat().st_mtime > self.ABANDONED_S:
-                    tmp.unlink()
-            except OSError:
-                pass  # another process cleared it, or the folder is read-only
 
     @staticmethod
     def _key(text: str) -> str:

@@ -201,16 +201,19 @@ def _whole_safetensors(path: Path) -> bool:
         return False
 
 
-def _clear_abandoned_writes(cache_dir: Path, older_than_s: float = 600) -> None:
-    """Removes the temporary folders of cache writes killed part-way (a write takes seconds, so one
-    untouched for ten minutes is abandoned)."""
+def clear_abandoned_writes(folder: Path, pattern: str, older_than_s: float = 600) -> None:
+    """Removes what writes killed part-way left in `folder` (temporary files or folders matching
+    `pattern`): a write takes seconds, so one untouched for ten minutes is abandoned, not under way."""
     import time
-    for folder in cache_dir.glob(".writing-*"):
+    for path in folder.glob(pattern):
         try:
-            if time.time() - folder.stat().st_mtime > older_than_s:
-                shutil.rmtree(folder, ignore_errors=True)
+            if time.time() - path.stat().st_mtime > older_than_s:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink()
         except OSError:
-            pass
+            pass  # another process cleared it, or the folder is read-only
 
 
 def _write_cache(model, tokenizer, source: ModelSource, cache_dir: Path) -> None:
@@ -284,7 +287,7 @@ def load_generator(settings: Settings, progress: Progress | None = None):
     source = resolve_generator(settings, progress)
     progress(f"Loading {source.label}", None)
     if source.gguf_file:
-        _clear_abandoned_writes(Path(settings.cache_dir))
+        clear_abandoned_writes(Path(settings.cache_dir), ".writing-*")
         cached = _cached_copy(source, Path(settings.cache_dir))
         if cached is None:
             progress("Converting the GGUF into a cached copy (the first start only: about 20 s)", None)

@@ -7,6 +7,7 @@ what fine-tuning teaches shows at once; a held-out slice is kept out of training
 """
 from __future__ import annotations
 
+import json
 import random
 import re
 from dataclasses import dataclass
@@ -193,7 +194,6 @@ def example_questions(documents, most: int = 20) -> str:
     """A questions file to start an evaluation from (JSON Lines): the questions the documents ask in
     their headings, each with the first figure its answer gives as the string a right answer holds.
     Questions whose answer gives no figure are left out: nothing simple to check an answer against."""
-    import json
     lines = []
     for pair in draft_pairs(documents):
         figures = FIGURE.findall(pair["answer"])
