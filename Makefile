@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench eval adapter screenshot clean
+.PHONY: setup run test lint bench eval adapter reader screenshot clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,10 @@ screenshot: setup
 # Reproduces the shipped adapter from a fixed seed, then evaluates it and records the figures.
 adapter: setup
 	$(PY) -m backends train --evaluate
+
+# The reader the reader setting merges into the base model: made-up documents only, a fixed seed (~50 min on 2 cores).
+reader: setup
+	$(PY) -m backends reader
 
 eval: setup
 	$(PY) -m backends eval

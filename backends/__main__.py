@@ -158,6 +158,22 @@ def _train(args, settings: Settings) -> int:
     return 0
 
 
+def _reader(args, settings: Settings) -> int:
+    from pathlib import Path
+
+    from .training.reader import READER, ReaderConfig, train_reader
+    config = ReaderConfig(examples=args.examples, steps=args.steps, seed=args.seed)  # refuses counts below 1
+    out = Path(args.out or Path(settings.adapters_dir) / READER)
+    started = time.time()
+
+    def progress(step, total, loss):
+        print(f"step {step}/{total}  loss {loss:.3f}  {time.time() - started:.0f} s", flush=True)
+
+    manifest = train_reader(settings, out, config, progress)
+    print(f"saved {out} (final loss {manifest['final_loss']}, {manifest['training_seconds']} s)")
+    return 0
+
+
 def _eval(args, settings: Settings) -> int:
     from .evaluation import HELD_OUT, evaluate, format_table, load_questions
     from .loading import load_engine
@@ -241,6 +257,15 @@ def main(argv: list[str] | None = None) -> int:
                        "replaces the recipe options")
     train.add_argument("--evaluate", action="store_true", help="then evaluate on the held-out questions and record it")
     train.set_defaults(run=_train)
+    from .training.reader import ReaderConfig
+    reading = ReaderConfig()
+    reader = commands.add_parser("reader", help="train the reader (answering from passages, on made-up documents) "
+                                 "that the reader setting merges into the base model")
+    reader.add_argument("--out", help="adapter folder (default: adapters/reader)")
+    reader.add_argument("--examples", type=int, default=reading.examples, help="made-up questions to generate")
+    reader.add_argument("--steps", type=int, default=reading.steps, help="training steps of 8 questions")
+    reader.add_argument("--seed", type=int, default=reading.seed)
+    reader.set_defaults(run=_reader)
     evaluation = commands.add_parser("eval", help="every backend on every question, before and after the edits")
     evaluation.add_argument("--questions",
                             help="questions file, JSON Lines or CSV (default: the held-out set; see README)")

@@ -73,6 +73,10 @@ class Settings:
         str(ROOT / "adapters"),
         "Folder holding LoRA adapters, one sub-folder each.",
         "adapters")
+    reader: str = _describe(
+        "",
+        "Reader adapter merged into the base model for every column when it loads (`make reader` trains "
+        "adapters/reader on made-up documents only). Empty: the untouched model. See docs/rag-reading.md.")
     adapter: str = _describe("larkspur-voice", "Adapter the Fine-tuned column uses.")
     hybrid_adapter: str = _describe("larkspur-voice", "Adapter the Hybrid column uses.")
     corpus_dir: str = _describe(str(ROOT / "sample_corpus"), "Folder of Markdown documents to index.", "sample_corpus")
@@ -150,6 +154,9 @@ class Settings:
             raise ValueError(f"Setting dtype must be auto, float32 or bfloat16, got {self.dtype!r}")
         if self.decoding not in ("full", "4bit"):
             raise ValueError(f"Setting decoding must be full or 4bit, got {self.decoding!r}")
+        if self.reader and self.decoding == "4bit":
+            raise ValueError("Setting decoding 4bit reads the packaged model's own 4-bit weight groups, which the "
+                             "reader's merged weights are not; use decoding full with a reader, or an empty reader")
         for name in ("model", "embedder"):
             value = getattr(self, name).strip()
             if looks_like_a_path(value) and not Path(value).expanduser().exists():

@@ -29,8 +29,9 @@ class AdapterInfo:
         return self.manifest.get("corpus_version")
 
 
-def check_adapter(path: Path, base_fingerprint: str) -> AdapterInfo:
+def check_adapter(path: Path, base_fingerprint: str, how_to_get_one: str = HOW_TO_GET_ONE) -> AdapterInfo:
     """Validates an adapter folder without touching the model; raises AdapterProblem."""
+    HOW_TO_GET_ONE = how_to_get_one  # noqa: N806  (each message below ends with it)
     name = path.name
     if not path.is_dir():
         raise AdapterProblem(f"No adapter is installed at {path}. {HOW_TO_GET_ONE}")

@@ -283,6 +283,7 @@ def load_generator(settings: Settings, progress: Progress | None = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     dtype = getattr(torch, resolve_dtype(settings.dtype))
+    wanted, dtype = dtype, (torch.float32 if settings.reader else dtype)  # the reader merges into float32 weights
     progress("Finding the model's weights", None)
     source = resolve_generator(settings, progress)
     progress(f"Loading {source.label}", None)
@@ -307,6 +308,12 @@ def load_generator(settings: Settings, progress: Progress | None = None):
             model = AutoModelForCausalLM.from_pretrained(source.location, dtype=dtype)
         except OSError as err:  # a folder without a model in it, a hub id offline or unknown
             raise WeightsUnavailable(f"The model {source.label} could not be loaded: {brief(err)}") from err
+    if settings.reader:
+        from .reader import merge_reader
+        progress(f"Merging the reader {settings.reader} into the weights", None)
+        model, source = merge_reader(model, source, Path(settings.adapters_dir) / settings.reader)
+        for parameter in model.parameters():  # as from_pretrained(dtype=...) casts: the rotary frequencies stay
+            parameter.data = parameter.data.to(wanted)
     tokenizer.padding_side = "left"  # batched generation appends after the prompt
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

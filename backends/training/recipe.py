@@ -159,54 +159,17 @@ def planned_steps(config: TrainingConfig, memory: int, reading: int, max_steps: 
     return min(max_steps or 10**9, per_epoch * config.epochs)
 
 
-class Cancelled(Exception):
-    """Training was stopped on request; nothing was written."""
-
-
-SHIPPED = "larkspur-voice"  # the adapter in the repository: retrained only from the shipped answers (make adapter)
-
-
-def check_out_dir(out_dir: Path, own_data: bool) -> None:
-    """Refuses, before anything loads, a folder a finished run would wrongly replace: the shipped
-    adapter when the data is a user's own, a file, or a folder of files that are not an adapter."""
-    if own_data and out_dir.resolve() == (ROOT / "adapters" / SHIPPED).resolve():
-        raise ValueError(f"{out_dir} is the shipped adapter; train your own data into another folder.")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"{out_dir} is a file; give a folder for the adapter.")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "adapter_config.json").is_file():
-        raise ValueError(f"{out_dir} holds files that are not an adapter, and a finished run replaces the whole "
-                         f"folder; give a new or empty folder, or an adapter's.")
-
-
-def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = TrainingConfig(),
-                  progress: Callable[[int, int, float], None] | None = None, data_dir: Path = DATA_DIR,
-                  max_steps: int | None = None, pairs: list[dict] | None = None,
-                  cancelled: Callable[[], bool] | None = None, corpus: Corpus | None = None,
-                  pairs_from: str = "of the user's own") -> dict:
-    """Trains, saves PEFT's format plus a manifest into out_dir, and returns the manifest. pairs (question,
-    answer) replace the shipped answers, and pairs_from says where they came from ("from pairs.csv");
-    corpus (the configured documents by default) is what the reading examples retrieve from, and what
-    the manifest says it learned. cancelled() is asked after every step, and a True raises Cancelled
-    before anything is written."""
-    check_out_dir(Path(out_dir), own_data=pairs is not None)
+def fit(model, tokenizer, tokenized: dict[str, list], passes: dict[str, int], total: int, config: TrainingConfig,
+        progress: Callable[[int, int, float], None] | None = None, cancelled: Callable[[], bool] | None = None):
+    """Trains a new LoRA on the float32 model for `total` steps over the tokenized examples of each kind,
+    each kind seen its passes' times an epoch in batches of one kind. Returns (PEFT model, device, whether
+    bf16 autocast was on, the losses); a True from cancelled() after a step raises Cancelled. The caller
+    seeds torch first (the LoRA's initial weights are drawn from it), before it loads anything."""
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from ..knowledge import KnowledgeBase
-    from ..loading import load_knowledge_parts
     from ..model.weights import cpu_has_bf16
 
-    torch.manual_seed(config.seed)
-    started = time.time()
-    corpus = corpus or Corpus.from_folder(settings.corpus_dir)
-    kb = KnowledgeBase.create(settings, *load_knowledge_parts(settings), corpus=corpus)
-    pairs_file, facts_file = data_dir / "voice_train.jsonl", data_dir / "facts.json"
-    facts = {k: v for k, v in json.loads(facts_file.read_text()).items() if not k.startswith("_")}
-    shipped = pairs is None
-    pairs = read_jsonl(pairs_file) if shipped else pairs
-    examples = build_examples(pairs, facts, kb, config.reading_passages, config.seed, settings.key_sentences)
-
-    model, tokenizer, source = load_generator(settings.with_(dtype="float32"))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     autocast = config.bf16_autocast and (device == "cuda" or cpu_has_bf16())
     model = get_peft_model(model.to(device), LoraConfig(
@@ -215,9 +178,6 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
     if config.checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.learning_rate)
-    tokenized = {kind: [_tokenize(e, tokenizer) for e in examples if e.kind == kind] for kind in ("memory", "reading")}
-    passes = {"memory": config.memory_passes, "reading": config.reading_passes}
-    total = planned_steps(config, len(tokenized["memory"]), len(tokenized["reading"]), max_steps)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / total)
     rng, step, losses = random.Random(config.seed), 0, []
     decoder = model.get_base_model()
@@ -252,6 +212,59 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
                 raise Cancelled(f"Training stopped at step {step} of {total}; no adapter was written.")
             if step >= total:
                 break
+    return model, device, autocast, losses
+
+
+class Cancelled(Exception):
+    """Training was stopped on request; nothing was written."""
+
+
+SHIPPED = "larkspur-voice"  # the adapter in the repository: retrained only from the shipped answers (make adapter)
+
+
+def check_out_dir(out_dir: Path, own_data: bool) -> None:
+    """Refuses, before anything loads, a folder a finished run would wrongly replace: the shipped
+    adapter when the data is a user's own, a file, or a folder of files that are not an adapter."""
+    if own_data and out_dir.resolve() == (ROOT / "adapters" / SHIPPED).resolve():
+        raise ValueError(f"{out_dir} is the shipped adapter; train your own data into another folder.")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir} is a file; give a folder for the adapter.")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "adapter_config.json").is_file():
+        raise ValueError(f"{out_dir} holds files that are not an adapter, and a finished run replaces the whole "
+                         f"folder; give a new or empty folder, or an adapter's.")
+
+
+def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = TrainingConfig(),
+                  progress: Callable[[int, int, float], None] | None = None, data_dir: Path = DATA_DIR,
+                  max_steps: int | None = None, pairs: list[dict] | None = None,
+                  cancelled: Callable[[], bool] | None = None, corpus: Corpus | None = None,
+                  pairs_from: str = "of the user's own") -> dict:
+    """Trains, saves PEFT's format plus a manifest into out_dir, and returns the manifest. pairs (question,
+    answer) replace the shipped answers, and pairs_from says where they came from ("from pairs.csv");
+    corpus (the configured documents by default) is what the reading examples retrieve from, and what
+    the manifest says it learned. cancelled() is asked after every step, and a True raises Cancelled
+    before anything is written."""
+    check_out_dir(Path(out_dir), own_data=pairs is not None)
+    import torch
+
+    from ..knowledge import KnowledgeBase
+    from ..loading import load_knowledge_parts
+
+    torch.manual_seed(config.seed)
+    started = time.time()
+    corpus = corpus or Corpus.from_folder(settings.corpus_dir)
+    kb = KnowledgeBase.create(settings, *load_knowledge_parts(settings), corpus=corpus)
+    pairs_file, facts_file = data_dir / "voice_train.jsonl", data_dir / "facts.json"
+    facts = {k: v for k, v in json.loads(facts_file.read_text()).items() if not k.startswith("_")}
+    shipped = pairs is None
+    pairs = read_jsonl(pairs_file) if shipped else pairs
+    examples = build_examples(pairs, facts, kb, config.reading_passages, config.seed, settings.key_sentences)
+
+    model, tokenizer, source = load_generator(settings.with_(dtype="float32"))
+    tokenized = {kind: [_tokenize(e, tokenizer) for e in examples if e.kind == kind] for kind in ("memory", "reading")}
+    passes = {"memory": config.memory_passes, "reading": config.reading_passes}
+    total = planned_steps(config, len(tokenized["memory"]), len(tokenized["reading"]), max_steps)
+    model, device, autocast, losses = fit(model, tokenizer, tokenized, passes, total, config, progress, cancelled)
 
     manifest = {
         "format": MANIFEST_FORMAT,
