@@ -64,7 +64,7 @@ NOUNS = {
     "books": ("a book", "books", "a special order", "special orders"),
     "museum": ("a guidebook", "guidebooks", "a guided tour", "guided tours"),
     "florist": ("a bouquet", "bouquets", "a wedding consultation", "wedding consultations"),
-    "coworking": ("a day pass", "day passes", "a meeting room booking", "meeting room bookings"),
+    "coworking": ("a drop-in pass", "drop-in passes", "a meeting room booking", "meeting room bookings"),
     "carwash": ("a wash voucher", "wash vouchers", "a full valet", "full valets"),
 }
 
@@ -93,16 +93,16 @@ def _t(title, heading, statement, slots, filler=""):
 
 
 TOPICS = [
-    _t("Returns", "How long do I have to return something?", "You can return {items} within {v} of purchase.",
+    _t("Returns", "Can I bring something back?", "You can return {items} within {v} of purchase.",
        [("days", "Return window", "You can return {items} within {v} of purchase.",
-         ["How long do I have to return {item}?", "What's the deadline for bringing back {item}?",
-          "I changed my mind about {item}. Until when can I send it back?", "return deadline?",
+         ["Until when can {item} be handed back?", "What's the deadline for bringing back {item}?",
+          "I no longer want {item} I bought. By when must it come back?", "return deadline?",
           "Is there a limit on how late I can hand back something I bought?"])],
        "Items must be unused and in their original packaging."),
     _t("Refunds", "When will I get my money back?", "Refunds reach your account within {v} after we receive a return.",
        [("business", "Refund time", "Refunds reach your account within {v} after we receive a return.",
          ["How soon will my refund arrive?", "When do I get my money back after a return?",
-          "how long do refunds take", "You've got my return. When will the money show up?"])],
+          "refund turnaround", "You've got my return. When will the money show up?"])],
        "We email you as soon as the refund is on its way."),
     _t("Delivery", "How much does delivery cost?", "Standard delivery costs {v}, and express delivery costs {w}.",
        [("money", "Standard delivery", "Standard delivery costs {v}.",
@@ -114,11 +114,11 @@ TOPICS = [
        "Delivery times are shown at checkout."),
     _t("Free delivery", "When is delivery free?", "Orders over {v} are delivered free of charge.",
        [("money", "Free delivery over", "Orders over {v} are delivered free of charge.",
-         ["How much do I need to spend for free delivery?", "Is there a minimum order for free shipping?",
+         ["What order total gets free delivery?", "Is there a minimum order for free shipping?",
           "When don't I pay for postage?"])]),
     _t("Membership", "How much is membership?", "Membership costs {v} a year.",
        [("money", "Annual membership", "Membership costs {v} a year.",
-         ["How much is the yearly membership?", "What does it cost to join for a year?", "membership fee?",
+         ["How much is the yearly membership?", "What does annual membership cost?", "yearly fee to join?",
           "What's the annual subscription?"])],
        "You can cancel your membership at any time."),
     _t("Member discount", "Do members get a discount?", "Members get {v} off {services}.",
@@ -133,7 +133,7 @@ TOPICS = [
        "Hours may change on public holidays."),
     _t("Closed day", "Are you ever closed?", "We are closed every {v}.",
        [("weekday", "Closed on", "We are closed every {v}.",
-         ["Which day are you closed?", "Is there a day of the week you don't open?", "closing day?"])]),
+         ["Which day are you closed?", "Which weekday are your doors shut?", "closing day?"])]),
     _t("Contact us", "How can I reach you?", "You can call us on {v}.",
        [("phone", "Phone", "You can call us on {v}.",
          ["What's your phone number?", "How can I reach you by phone?", "Which number do I ring?"])],
@@ -153,7 +153,7 @@ TOPICS = [
          ["What is the late fee?", "How much do you charge when I bring things back late?", "overdue charge?"])]),
     _t("Warranty", "How long is the warranty?", "{Items} come with a warranty of {v}.",
        [("years", "Warranty", "{Items} come with a warranty of {v}.",
-         ["How long is the warranty on {items}?", "For how long are {items} guaranteed?",
+         ["What warranty cover do {items} have?", "For how long are {items} guaranteed?",
           "If {item} breaks, how long am I covered?"])],
        "Keep your receipt as proof of purchase."),
     _t("Delivery area", "How far do you deliver?", "We deliver within {v} of our premises.",
@@ -169,8 +169,8 @@ TOPICS = [
     _t("Email", "How fast do you reply?", "We answer emails within {v}.",
        [("hours", "Email reply time", "We answer emails within {v}.",
          ["How quickly do you reply to emails?", "If I write to you, when will I hear back?"])]),
-    _t("Limits", "Is there a limit?", "You can book up to {v} {services} a month.",
-       [("count", "Monthly limit", "You can book up to {v} {services} a month.",
+    _t("Limits", "Is there a limit?", "You can book up to {v} {services} each month.",
+       [("count", "Monthly limit", "You can book up to {v} {services} each month.",
          ["How many {services} can I book each month?", "Is there a cap on {services} per month?"])]),
     _t("Age", "Is there an age limit?", "Customers must be at least {v} old to book {a_service}.",
        [("age", "Minimum age", "Customers must be at least {v} old to book {a_service}.",
@@ -184,8 +184,8 @@ TOPICS = [
     _t("Free trial", "Is there a free trial?", "New customers get a free trial of {v}.",
        [("days", "Free trial", "New customers get a free trial of {v}.",
          ["How long is the free trial?", "Can I try it for free first, and for how long?"])]),
-    _t("Vouchers", "Do gift vouchers expire?", "Gift vouchers are valid for {v} from the date of purchase.",
-       [("months", "Voucher validity", "Gift vouchers are valid for {v} from the date of purchase.",
+    _t("Vouchers", "Do gift vouchers expire?", "Gift vouchers are valid for {v} after they are bought.",
+       [("months", "Voucher validity", "Gift vouchers are valid for {v} after they are bought.",
          ["How long is a gift voucher valid?", "When does a voucher run out?", "voucher expiry?"])]),
     _t("Parking", "Where can I park?", "Parking is free for the first {v}.",
        [("minutes", "Free parking", "Parking is free for the first {v}.",
@@ -305,7 +305,7 @@ def example(rng: random.Random, avoid: frozenset) -> dict:
     slot = asked.slots[slot_index]
     if rng.random() < 0.12 and answerable:  # a table of several topics, the answer one row of it
         passages = [_table(shown[:2], [figures[t.title] for t in shown[:2]])]
-        passages += [_passage(t, figures[t.title], nouns, org, "heading", rng) for t in shown[2:]]
+        passages += [_passage(t, figures[t.title], nouns, org, "heading", rng) for t in others[1:]]
     else:
         shapes = ["heading", "heading", "plain", "top", "bullets"]
         passages = [_passage(t, figures[t.title], nouns, org, rng.choice(shapes), rng) for t in shown]
