@@ -154,9 +154,6 @@ class Settings:
             raise ValueError(f"Setting dtype must be auto, float32 or bfloat16, got {self.dtype!r}")
         if self.decoding not in ("full", "4bit"):
             raise ValueError(f"Setting decoding must be full or 4bit, got {self.decoding!r}")
-        if self.reader and self.decoding == "4bit":
-            raise ValueError("Setting decoding 4bit reads the packaged model's own 4-bit weight groups, which the "
-                             "reader's merged weights are not; use decoding full with a reader, or an empty reader")
         for name in ("model", "embedder"):
             value = getattr(self, name).strip()
             if looks_like_a_path(value) and not Path(value).expanduser().exists():

@@ -12,14 +12,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from .adapters import AdapterProblem, check_adapter
-from .weights import ModelSource, WeightsUnavailable
+from .weights import ModelSource, WeightsUnavailable, four_bit_file
 
 HOW_TO_GET_IT = "Train it with `make reader`, or set reader to empty for the untouched model."
 DESCRIPTION = "taught to answer from passages on made-up documents; it has never seen Larkspur's"
 
 
-def merge_reader(model, source: ModelSource, folder: Path):
-    """Returns (the model with the reader's LoRA folded into its weights, the merged model's source)."""
+def merge_reader(model, source: ModelSource, folder: Path, four_bit_cache: Path | None = None):
+    """Returns (the model with the reader's LoRA folded into its weights, the merged model's source).
+    With four_bit_cache, also writes into that folder (once) the merged projections rounded to 4-bit groups of 32, as
+    the packaged Q4_1 model's are, for decoding with 4-bit weights (decoder.LeanLlama.build)."""
     try:
         check_adapter(folder, source.fingerprint, HOW_TO_GET_IT)
     except AdapterProblem as err:
@@ -27,5 +29,34 @@ def merge_reader(model, source: ModelSource, folder: Path):
     from peft import PeftModel
     merged = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
     digest = hashlib.sha256((folder / "adapter_model.safetensors").read_bytes()).hexdigest()[:16]
-    return merged, replace(source, label=f"{source.label}, with the reader {folder.name}",
-                           fingerprint=f"{source.fingerprint}+reader:{digest}", gguf_file=None)
+    merged_source = replace(source, label=f"{source.label}, {DESCRIPTION}",
+                            fingerprint=f"{source.fingerprint}+reader:{digest}", gguf_file=None)
+    if four_bit_cache is not None:
+        path = four_bit_file(four_bit_cache, merged_source.fingerprint)
+        if not path.is_file():
+            _write_four_bit(merged, path)
+    return merged, merged_source
+
+
+def _write_four_bit(model, path: Path) -> None:
+    """The merged model's projections, each group of 32 weights rounded to 16 even steps from its
+    minimum to its maximum (Q4_1's scheme), in float32, written under a temporary name and renamed."""
+    import tempfile
+
+    import torch
+    from safetensors.torch import save_file
+
+    from .fused import GROUP
+    rounded = {}
+    for name, weight in model.state_dict().items():
+        if ".layers." not in name or not name.endswith("proj.weight") or weight.shape[1] % GROUP:
+            continue
+        groups = weight.float().view(weight.shape[0], -1, GROUP)
+        low = groups.amin(-1, keepdim=True)
+        step = (groups.amax(-1, keepdim=True) - low) / 15
+        q = torch.round((groups - low) / torch.where(step > 0, step, 1)).clamp(0, 15)
+        rounded[name] = (q * step + low).view_as(weight).contiguous()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".writing-", delete=False) as tmp:
+        save_file(rounded, tmp.name)
+    Path(tmp.name).rename(path)

@@ -164,6 +164,11 @@ def cache_name(fingerprint: str) -> str:
     return fingerprint.replace(":", "-").replace("/", "-")
 
 
+def four_bit_file(cache_dir: Path, fingerprint: str) -> Path:
+    """Where a merged model's projections, rounded to 4-bit groups, are cached."""
+    return cache_dir / f"{cache_name(fingerprint)}.4bit.safetensors"
+
+
 def _cached_copy(source: ModelSource, cache_dir: Path) -> Path | None:
     folder = cache_dir / cache_name(source.fingerprint)
     try:
@@ -311,7 +316,8 @@ def load_generator(settings: Settings, progress: Progress | None = None):
     if settings.reader:
         from .reader import merge_reader
         progress(f"Merging the reader {settings.reader} into the weights", None)
-        model, source = merge_reader(model, source, Path(settings.adapters_dir) / settings.reader)
+        four_bits = Path(settings.cache_dir) if settings.decoding == "4bit" else None
+        model, source = merge_reader(model, source, Path(settings.adapters_dir) / settings.reader, four_bits)
         for parameter in model.parameters():  # as from_pretrained(dtype=...) casts: the rotary frequencies stay
             parameter.data = parameter.data.to(wanted)
     tokenizer.padding_side = "left"  # batched generation appends after the prompt
@@ -323,6 +329,9 @@ def load_generator(settings: Settings, progress: Progress | None = None):
 def full_precision_file(settings: Settings, source: ModelSource) -> Path | None:
     """The float32 safetensors copy of a GGUF model's weights, where the cache holds one: exact values
     from which decoder.four_bit recovers the 4-bit groups (bfloat16 weights would blur them)."""
+    if "+reader:" in source.fingerprint:  # the merged weights rounded to 4-bit groups, as merge_reader wrote them
+        path = four_bit_file(Path(settings.cache_dir), source.fingerprint)
+        return path if _whole_safetensors(path) else None
     if not source.gguf_file:
         return None
     cached = _cached_copy(source, Path(settings.cache_dir))
