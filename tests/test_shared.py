@@ -124,3 +124,36 @@ def test_ingest_refuses_an_in_memory_store_and_missing_paths(tmp_path, env, mess
     env = {k: (str(tmp_path / v) if k == "PLAYGROUND_QDRANT_LOCATION" else v) for k, v in env.items()}
     out = cli("ingest", str(tmp_path / "nothing-here"), **{"PLAYGROUND_QDRANT_LOCATION": ":memory:", **env})
     assert out.returncode == 2 and message in out.stderr
+
+
+def test_a_killed_ingest_leaves_the_earlier_collection_served_whole(tmp_path):
+    """The real command, killed while it embeds: the name still serves the earlier documents, all of
+    them, and the next ingest clears what the killed one began."""
+    import signal
+
+    from qdrant_client import QdrantClient
+    where = {"PLAYGROUND_QDRANT_LOCATION": str(tmp_path / "qdrant")}
+    first, many = tmp_path / "first", tmp_path / "many"
+    first.mkdir(), many.mkdir()
+    for name, data in policy_files():
+        (first / name).write_bytes(data)
+    assert cli("ingest", str(first), "--collection", "oakridge", **where).returncode == 0
+    for number in range(60):  # enough documents that the kill lands part-way
+        (many / f"notes-{number}.md").write_text(f"# Notes {number}\n\n" + f"Shelf {number} holds bikes. " * 40)
+    command = subprocess.Popen([sys.executable, "-m", "backends", "ingest", str(many), "--collection", "oakridge"],
+                               cwd=ROOT, stderr=subprocess.PIPE, text=True, env={**os.environ, **where})
+    seen = ""
+    while "documents indexed" not in seen:
+        seen += command.stderr.read(1) or pytest.fail(f"ingest ended before it indexed anything: {seen}")
+    command.send_signal(signal.SIGKILL)
+    command.wait()
+    store = QdrantClient(path=where["PLAYGROUND_QDRANT_LOCATION"])
+    served = {p.payload["doc_id"] for p in store.scroll("oakridge", limit=1000)[0]}
+    assert served == {"policy", "handbook"}
+    assert len(store.get_collections().collections) == 2  # the served one and the killed one's
+    store.close()
+    out = cli("ingest", str(first), "--collection", "oakridge", **where)
+    assert out.returncode == 0, out.stderr
+    store = QdrantClient(path=where["PLAYGROUND_QDRANT_LOCATION"])
+    assert len(store.get_collections().collections) == 1
+    store.close()

@@ -12,7 +12,8 @@ holds everything the app needs to show, edit and cite its documents, with no fol
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from .convert import ConversionError, convert
@@ -87,14 +88,58 @@ def collection_name(corpus: Corpus, embedder: Embedder, chunk_chars: int) -> str
 
 def ingest(corpus: Corpus, store, embedder: Embedder, chunk_chars: int, name: str,
            progress: Callable[[int, int], None] | None = None) -> tuple[SharedCollection, SyncReport]:
-    """Indexes the corpus into the named collection, replacing what it held: documents no longer given
-    are removed, unchanged chunks kept, new ones embedded. The app then serves it by name."""
-    index = Index(store, embedder, chunk_chars, name=name)
-    report = index.sync(corpus, progress=progress)
-    gone = [d for d in index.stored_documents() if d not in corpus.documents]
-    if gone:
-        index.sync(corpus, gone, progress=None, report=report)
+    """Indexes the corpus into a new collection, then points the name at it (a Qdrant alias) in one
+    step and drops what the name served before. A killed ingest leaves the earlier collection served
+    as it was, never half of the new one; its unfinished collection is dropped by the next ingest.
+    The report compares with what the name served: chunks written, kept unchanged, removed."""
+    _drop_unfinished(store, name)
+    before = _point_ids(store, name)
+    written = f"{name}{_WRITING}{uuid.uuid4().hex[:8]}"
+    report = Index(store, embedder, chunk_chars, name=written).sync(corpus, progress=progress)
+    after = _point_ids(store, written)
+    _switch(store, name, written)
+    report = replace(report, added=len(after - before), kept=len(after & before), deleted=len(before - after))
     return SharedCollection.open(store, name, embedder, chunk_chars), report
+
+
+_WRITING = "--ingest-"  # a collection an ingest writes, served under its name only once it is whole
+
+
+def _aliases(store) -> dict[str, str]:
+    return {a.alias_name: a.collection_name for a in store.get_aliases().aliases}
+
+
+def _drop_unfinished(store, name: str) -> None:
+    """Collections an ingest into `name` began and did not finish: none of them is what the name serves."""
+    serving = _aliases(store).get(name)
+    for collection in store.get_collections().collections:
+        if collection.name.startswith(name + _WRITING) and collection.name != serving:
+            store.delete_collection(collection.name)
+
+
+def _point_ids(store, name: str) -> set[str]:
+    if not store.collection_exists(name):
+        return set()
+    ids, offset = set(), None
+    while True:
+        batch, offset = store.scroll(name, limit=1024, offset=offset, with_payload=False)
+        ids |= {str(p.id) for p in batch}
+        if offset is None:
+            return ids
+
+
+def _switch(store, name: str, written: str) -> None:
+    """Points the name at the written collection and drops the one it served before."""
+    from qdrant_client import models
+    serving = _aliases(store).get(name)
+    if serving is None and store.collection_exists(name):
+        store.delete_collection(name)  # written whole by an ingest before aliases were used: replaced now
+    changes = [models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=name))] if serving else []
+    changes.append(models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name=written,
+                                                                               alias_name=name)))
+    store.update_collection_aliases(change_aliases_operations=changes)
+    if serving:
+        store.delete_collection(serving)
 
 
 def corpus_of_files(files: list[tuple[str, bytes]], max_bytes: int) -> tuple[Corpus | None, list[str]]:
