@@ -11,7 +11,7 @@ from backends.documents.corpus import Document
 from backends.learned import Learned
 from backends.training import TrainingConfig
 from backends.training.jobs import Busy, Preset, Trainer, adapter_name, delete_adapter, held_out_scores, made_in_app
-from backends.training.pairs import Voice, draft_pairs, parse_pairs, split_held_out
+from backends.training.pairs import Voice, draft_pairs, example_questions, parse_pairs, split_held_out
 from tests.conftest import ROOT
 
 TINY = Preset("Tiny", "two steps, for tests",
@@ -75,6 +75,21 @@ def test_pairs_are_drafted_from_question_headings_in_plain_words():
     tight = Document("d", "D", "# D\n## Can I park?\nYes, for free.\nAll day.\n## Is it #1 in town?\nWe think so.")
     assert [(p["question"], p["answer"]) for p in draft_pairs([tight])] == [  # no blank line after a heading
         ("Can I park?", "Yes, for free. All day."), ("Is it #1 in town?", "We think so.")]
+
+
+def test_pairs_are_drafted_from_ordinary_documents_too_where_a_section_gives_a_figure():
+    plain = Document("p", "Parking", "Parking is free for the first 2 hours.\n\nWe are a friendly town.")
+    sections = Document("s", "Laundry", "# Laundry\n\nWelcome to our laundry.\n\n## Machines\n\n"
+                                        "- Washer: $4.50 a load\n- Dryer: $3\n\n## Prices\n\n"
+                                        "| What | Price |\n|---|---|\n| Ironing | $2 a shirt |\n\n"
+                                        "## Our story\n\nFriends.")
+    asked = Document("q", "Q", "## How much is a wash?\n\nA wash is $4.50.")
+    assert [(p["question"], p["answer"]) for p in draft_pairs([plain, sections, asked])] == [
+        ("How much is a wash?", "A wash is $4.50."),  # question headings first, as before
+        ("What should I know about parking?", "Parking is free for the first 2 hours."),
+        ("What should I know about machines?", "Washer: $4.50 a load; Dryer: $3."),
+        ("What should I know about prices?", "Ironing: $2 a shirt.")]  # no figure, no pair: the welcome, the story
+    assert "should I know" not in example_questions([plain, sections, asked])
 
 
 def test_a_voice_wraps_answers_and_a_slice_is_held_out():
@@ -244,9 +259,9 @@ def test_pairs_drafted_from_documents_are_shown_for_review_before_training(engin
     assert any(f"row {len(drafted) + 1}: answer must be a non-empty string" in e.value for e in at.error)
     assert next(b for b in at.button if b.label == "Start training").disabled
     assert not at.warning  # every sample document asks questions in its headings
-    at.session_state["kb"].add_files([("notes.md", b"# Opening hours\n\nWe open at 9am daily.\n")], settings)
+    at.session_state["kb"].add_files([("notes.md", b"# Our story\n\nTwo friends who loved bikes.\n")], settings)
     at.run()
-    assert any(w.value.startswith("No pairs from Opening hours (notes.md): no heading there asks a question")
+    assert any(w.value.startswith("No pairs from Our story (notes.md): no heading there asks a question")
                for w in at.warning)  # an upload that gives no pairs is named, not silently left out
 
 

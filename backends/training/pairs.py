@@ -109,27 +109,47 @@ def split_held_out(pairs: list[dict], seed: int = 0, share: float = 0.1,
     return [p for i, p in enumerate(pairs) if i not in kept], [p for i, p in enumerate(pairs) if i in kept]
 
 
-def draft_pairs(documents) -> list[dict]:
-    """Pairs drafted from documents written as questions and answers: each heading that asks a question
-    (ends with "?"), with the first paragraph of its section as the answer; a question two documents ask
-    is drafted from the first. A draft to review and fix before training, never trained on unseen."""
+def draft_pairs(documents, sections: bool = True) -> list[dict]:
+    """Pairs drafted from documents: each heading that asks a question (ends with "?"), with the first
+    paragraph of its section as the answer; then (sections) each other section whose first paragraph
+    gives a figure, asked as "What should I know about <heading>?", and a document without headings by
+    its title. A question two documents ask is drafted from the first. A draft to review and fix before
+    training, never trained on unseen."""
     drafted, asked = [], set()  # answers in plain words: a reply does not carry the page's Markdown
+
+    def draft(question: str, paragraphs: list[str], doc) -> None:
+        asked.add(_key(question))
+        answer = paragraphs[0]
+        for more in paragraphs[1:]:  # "We have two stores:" goes on into its list
+            if not answer.endswith(":"):
+                break
+            answer += " " + more
+        drafted.append({"question": question, "answer": answer, "document": doc.title})
     for doc in documents:
         for heading, paragraphs in _sections(doc.text):
-            if not heading.endswith("?") or not paragraphs or _key(heading) in asked:  # a question once
-                continue
-            asked.add(_key(heading))
-            answer = paragraphs[0]
-            for more in paragraphs[1:]:  # "We have two stores:" goes on into its list
-                if not answer.endswith(":"):
-                    break
-                answer += " " + more
-            drafted.append({"question": heading, "answer": answer, "document": doc.title})
+            if heading.endswith("?") and paragraphs and _key(heading) not in asked:  # a question once
+                draft(heading, paragraphs, doc)
+    for doc in documents if sections else ():
+        found = _sections(doc.text) or [(doc.title, [_plain(p) for p in re.split(r"\n\s*\n", doc.text) if p.strip()])]
+        for heading, paragraphs in found:
+            paragraphs = [p for p in paragraphs if FIGURE.search(p)][:1]  # a fact to learn, not an introduction
+            question = f"What should I know about {_subject(heading)}?"
+            if heading and not heading.endswith("?") and paragraphs and _key(question) not in asked:
+                draft(question, paragraphs, doc)
     return drafted
 
 
+def _subject(heading: str) -> str:
+    """A heading as the object of a question: "Showers and laundry" as "showers and laundry"."""
+    words = heading.split()
+    if words and words[0][:1].isupper() and words[0][1:].islower():
+        words[0] = words[0].lower()
+    return " ".join(words)
+
+
 def undrafted(documents, drafted: list[dict]) -> list[str]:
-    """The titles of the documents no pair was drafted from (no heading of theirs asks a question)."""
+    """The titles of the documents no pair was drafted from (no heading of theirs asks a question, and no
+    section of theirs gives a figure)."""
     used = {p["document"] for p in drafted}
     return [doc.title for doc in documents if doc.title not in used]
 
@@ -164,7 +184,13 @@ _ITEM = re.compile(r"\s*(?:[-*+]|\d+[.)])\s+(.*)")
 
 def _plain(block: str) -> str:
     """A Markdown paragraph or list as a reply would say it: emphasis, code marks and link targets
-    taken out, list items run on after one another ("Two stores: Bend; Hood River.")."""
+    taken out, list items run on after one another ("Two stores: Bend; Hood River."), a table's rows too."""
+    rows = [line.strip().strip("|").split("|") for line in block.splitlines()]
+    if len(rows) > 2 and all(line.lstrip().startswith("|") for line in block.splitlines()):
+        # a table, read a row at a time past its header and rule: "Price: $45 a year; Discount: 15%."
+        said = "; ".join(": ".join(" ".join(_inline(c).split()) for c in row if c.strip())
+                         for row in rows[2:] if any(c.strip() for c in row))
+        return said + ("." if said and said[-1] not in ".!?" else "")
     parts: list[tuple[bool, str]] = []
     for line in block.splitlines():
         item = _ITEM.match(line)
@@ -195,7 +221,7 @@ def example_questions(documents, most: int = 20) -> str:
     their headings, each with the first figure its answer gives as the string a right answer holds.
     Questions whose answer gives no figure are left out: nothing simple to check an answer against."""
     lines = []
-    for pair in draft_pairs(documents):
+    for pair in draft_pairs(documents, sections=False):
         figures = FIGURE.findall(pair["answer"])
         if figures:
             lines.append(json.dumps({"question": pair["question"], "answers": [figures[0]]}, ensure_ascii=False))

@@ -29,7 +29,8 @@ if source == "Pairs drafted from this session's documents":
     none_from = undrafted(kb.corpus.documents.values(), drafted) if kb else []
     if none_from:
         st.warning(f"No pairs from {listed(none_from)}: no heading there asks a question (a heading ending "
-                   "with “?”, its answer below it). Add rows for it to the table, or train on a file of your own.",
+                   "with “?”, its answer below it) and no section gives a figure. "
+                   "Add rows for it to the table, or train on a file of your own.",
                    icon=":material/help:")
     drafted = pd.DataFrame(drafted or [{"question": "", "answer": "", "document": ""}])
     drafted.index = pd.RangeIndex(1, len(drafted) + 1)  # the row numbers its messages name
@@ -55,7 +56,8 @@ if source == "Pairs drafted from this session's documents":
     edited = not table.equals(drafted)
     now = f" ({len(rows)} rows in the table as you edited it)" if edited and count else ""
     counted.caption(f"{count} pairs drafted from this session's documents{now}: each heading that asks a "
-                    "question, with the opening of its section as the answer. Review them: fix, add or delete rows "
+                    "question, with the opening of its section as the answer, then each other section that gives "
+                    "a figure (“What should I know about …?”). Review them: fix, add or delete rows "
                     "(select a row and press Delete) before training; nothing is trained on unseen.")
     pairs, pairs_from = None, "drafted from the documents it learned"  # read later, in other sessions too
     try:
