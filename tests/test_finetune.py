@@ -108,6 +108,19 @@ def wait(trainer, timeout=600):
     return trainer.run
 
 
+def test_the_time_estimate_is_this_machines_measured_step_time(tmp_path):
+    from backends.training.jobs import PRESETS
+    quick, fresh = PRESETS["Quick"], Trainer()
+    steps, seconds, per_step, where = fresh.estimate(quick, 32, str(tmp_path))
+    assert steps == 40 and per_step == 4.0 and "own speed shows after its first run" in where
+    fresh._remember(str(tmp_path), quick, 17.5)  # as a finished or cancelled run does
+    assert fresh.estimate(quick, 32, str(tmp_path))[1:] == (700.0, 17.5, "this server's last run")
+    restarted = Trainer()  # the server started again: the machine's measured time, not the other CPU's
+    steps, seconds, per_step, where = restarted.estimate(quick, 32, str(tmp_path))
+    assert (seconds, per_step) == (700.0, 17.5) and where.startswith("this machine, 20")
+    assert restarted.estimate(PRESETS["Full"], 32, str(tmp_path))[2] == 4.0  # each preset its own
+
+
 def test_a_run_trains_saves_attaches_and_scores_the_adapter_while_a_second_is_refused(engine, playground, kb,
                                                                                       settings, tmp_path):
     trainer, configured = Trainer(), settings.with_(adapters_dir=str(tmp_path / "adapters"))
@@ -129,6 +142,7 @@ def test_a_run_trains_saves_attaches_and_scores_the_adapter_while_a_second_is_re
     assert manifest["data"] == "9 pairs from oakridge.jsonl"  # where its pairs came from
     assert set(manifest["held_out"]) == {"pairs", "Fine-tuned", "Hybrid"} and manifest["held_out"]["pairs"] == 3
     assert "oakridge-voice" in engine.adapters  # attached by name to the loaded model, no reload
+    assert trainer.estimate(TINY, 9, configured.cache_dir)[3] == "this server's last run"  # its step time, measured
     assert 0 <= run.evaluation["Fine-tuned"]["voice_rate"] <= 1 and run.evaluation["Hybrid"]["with_figures"] == 3
     assert not list((tmp_path / "adapters").glob(".*"))  # nothing half-written beside it
     # it learned this session's document, and says so: no "trained on the Larkspur sample, not on yours"

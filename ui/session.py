@@ -179,6 +179,6 @@ def measured_figures(pg: Playground):
     edit) and from what the adapters recorded when trained."""
     from backends.evaluation.decision import measured_figures as gather
     from backends.training.jobs import PRESETS, TRAINER
-    quick = TRAINER.estimate_s(PRESETS["Quick"], 32)[1]
+    quick = TRAINER.estimate(PRESETS["Quick"], 32, pg.settings.cache_dir)[1]
     return gather(pg.engine.adapters, st.session_state.get("result"), st.session_state.get("evaluation"),
                   quick_training_s=quick, edit_reindex_ms=st.session_state.get("last_reindex_ms"))

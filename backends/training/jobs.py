@@ -22,7 +22,8 @@ from ..settings import Settings
 from .pairs import FIGURE, Voice, split_held_out
 from .recipe import SHIPPED, Cancelled, TrainingConfig, planned_steps, train_adapter
 
-SECONDS_PER_STEP = 4.0  # measured here (2 cores, bf16 autocast, batch 8); replaced by this server's own runs
+SECONDS_PER_STEP = 4.0  # measured on a 2-core Xeon with bf16 (batch 8); replaced by this machine's own runs
+STEP_TIMES = "step-seconds.json"  # in the cache folder's training/: each preset's seconds a step, measured here
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,32 @@ class Trainer:
     def __init__(self):
         self._lock = threading.Lock()
         self.run: Run | None = None
-        self.seconds_per_step, self.measured = SECONDS_PER_STEP, False
+        self.step_seconds: dict[str, float] = {}  # preset name -> seconds a step in this server's last run
 
-    def estimate_s(self, preset: Preset, pairs: int) -> tuple[int, float]:
-        """(steps, seconds) a run would take, from this server's measured step time."""
+    def estimate(self, preset: Preset, pairs: int, cache_dir: str) -> tuple[int, float, float, str]:
+        """(steps, seconds, seconds a step, where that was measured) of a run: this server's last run
+        of the preset, else this machine's (kept in the cache folder), else a figure of another CPU."""
         steps = planned_steps(preset.config, pairs, pairs, preset.max_steps)  # at most one reading example a pair
-        return steps, steps * self.seconds_per_step
+        per_step, where = self.step_seconds.get(preset.name), "this server's last run"
+        if per_step is None:
+            try:
+                kept = json.loads((Path(cache_dir) / "training" / STEP_TIMES).read_text())[preset.name]
+                per_step, where = float(kept["seconds"]), f"this machine, {kept['date']}"
+            except (OSError, ValueError, KeyError, TypeError):
+                per_step, where = SECONDS_PER_STEP, ("a 2-core CPU with bf16; one without is several times slower, "
+                                                     "and this machine's own speed shows after its first run")
+        return steps, steps * per_step, per_step, where
+
+    def _remember(self, cache_dir: str, preset: Preset, per_step: float) -> None:
+        self.step_seconds[preset.name] = per_step
+        path = Path(cache_dir) / "training" / STEP_TIMES
+        try:
+            kept = json.loads(path.read_text()) if path.is_file() else {}
+            kept[preset.name] = {"seconds": round(per_step, 2), "date": time.strftime("%Y-%m-%d")}
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(kept, indent=2))
+        except (OSError, ValueError):
+            pass  # a read-only cache: this server still remembers it until it stops
 
     def start(self, settings: Settings, name: str, pairs: list[dict], preset: Preset, voice: Voice = Voice(),
               on_done: Callable[[str, Path], None] | None = None, evaluate: Callable | None = None,
@@ -163,7 +184,7 @@ class Trainer:
             if not first_step:
                 first_step.append(time.time())
             if step > 1:  # steps alone: loading the model and building the examples are not a step's cost
-                self.seconds_per_step, self.measured = (time.time() - first_step[0]) / (step - 1), True
+                self.step_seconds[preset.name] = (time.time() - first_step[0]) / (step - 1)
         try:
             shutil.rmtree(staging, ignore_errors=True)
             manifest = train_adapter(settings, staging, preset.config, progress, max_steps=preset.max_steps,
@@ -191,6 +212,8 @@ class Trainer:
             run.state, run.message = "failed", f"Training failed: {type(err).__name__}: {err}"
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+            if preset.name in self.step_seconds:
+                self._remember(settings.cache_dir, preset, self.step_seconds[preset.name])
 
 
 

@@ -97,10 +97,9 @@ preset = PRESETS[preset_name]
 session.kept("ft-name", "my-voice")
 name = st.text_input("Adapter name", max_chars=40, key="ft-name")
 if pairs:
-    steps, seconds = TRAINER.estimate_s(preset, len(pairs))
-    measured = "this server's last run" if TRAINER.measured else "a 2-core CPU, bf16"
+    steps, seconds, per_step, measured = TRAINER.estimate(preset, len(pairs), settings.cache_dir)
     st.caption(f":material/schedule: {steps} steps, about {max(seconds / 60, 1):.0f} min "
-               f"({TRAINER.seconds_per_step:.1f} s a step, measured on {measured}; a GPU is used where present).")
+               f"({per_step:.1f} s a step, measured on {measured}; a GPU is used where present).")
 
 run = TRAINER.run
 busy = run is not None and run.active
