@@ -236,3 +236,27 @@ def test_the_tour_says_when_an_answer_gives_more_than_one_figure_of_a_kind():
                         "the grounding check cannot tell which one answers the question), citing Returns and refunds, "
                         "in the base model's plain voice.")
     assert "more than one" not in lines[1]
+
+
+@pytest.mark.parametrize("question, answer, passages, answers", [
+    ("How long do I have to return something?", "Return within 5 business days.", "retrieved", False),
+    ("How long do I have to return something?", "You have 30 days.", "retrieved", True),
+    ("How much is the Trailhead Club membership a year?", "It costs $35.", "none", False),  # the tent's price
+    ("How much is the Trailhead Club membership a year?", "It costs $25 a year.", "none", True),
+    ("When are you open on Saturdays?", "We are open Monday–Friday, 9am–7pm.", "shop", False),
+    ("When are you open on Saturdays?", "On Saturdays, 10am–4pm.", "shop", True),
+    ("How much is a tune-up?", "A tune-up is $35.", "shop", False),  # the club fee beside it
+    ("How much is a tune-up?", "A tune-up is $65.", "shop", True)])
+def test_a_figure_counts_only_where_a_sentence_holding_it_answers_the_question(kb, question, answer, passages,
+                                                                                 answers):
+    """The real embedder and documents: found, but in a sentence about something else, is not a ✓."""
+    from ui.answers import grounding_line
+    shop = [Source("hours", "Opening hours", 1, 0.5, "## Opening hours\n\nWe are open Monday–Friday, 9am–7pm. "
+                   "On Saturdays we open 10am–4pm."),
+            Source("service", "Service", 1, 0.4, "## Tune-ups\n\nA full tune-up costs $65. Club membership costs "
+                   "$35 a year.")]
+    sources = {"retrieved": kb.index.retrieve(question, 3)[0], "none": [], "shop": shop}[passages]
+    documents = [(d.title, d.text) for d in kb.corpus.documents.values()]
+    item, = checked([Answer("RAG", answer, sources=sources, timings=Timings())], documents, question, kb)
+    assert item.claims and all(c.where and c.answers is answers for c in item.claims)
+    assert ("but not as the answer to this" in grounding_line(item)) is not answers

@@ -93,7 +93,10 @@ def grounding_line(item: Checked) -> str:
     marks = []
     for c in item.claims:
         claim = markdown_safe(c.claim.text)
-        if c.where == "passages":
+        if c.where and c.answers is False:  # there, but in a sentence about something else
+            where = "its passages" if c.where == "passages" else "the documents"
+            marks.append(f":orange[:material/help: {claim}] in {where}, but not as the answer to this")
+        elif c.where == "passages":
             marks.append(f":green[:material/check: {claim}] in its passages")
         elif c.where == "documents":
             elsewhere = ", not its passages" if item.answer.sources else ""

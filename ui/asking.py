@@ -123,7 +123,8 @@ ANSWERING = "Answering"  # the label of a plain question's answers while they st
 
 def ask(pg: Playground, kb: KnowledgeBase | None, question: str, bodies: dict) -> Comparison:
     answers = stream(pg, kb, question, bodies, ANSWERING)
-    return Comparison.of(question, checked(answers, documents_of(kb)), kb.corpus.version if kb else None)
+    return Comparison.of(question, checked(answers, documents_of(kb), question, kb, pg.settings.top_k),
+                         kb.corpus.version if kb else None)
 
 
 @dataclass(frozen=True)
@@ -156,12 +157,14 @@ def ask_across_edit(pg: Playground, kb: KnowledgeBase, question: str, edit: Poli
         if previous is not None and previous.question == question and previous.corpus_version == kb.corpus.version:
             before = previous.answers
         else:
-            before = checked(stream(pg, kb, question, bodies, "Before the edit", phase=0), documents_of(kb))
+            before = checked(stream(pg, kb, question, bodies, "Before the edit", phase=0), documents_of(kb),
+                             question, kb, pg.settings.top_k)
         report = kb.apply_edit(edit)
         # kept at once: nothing between here and the edit draws, so no rerun can cut in before it
         st.session_state.edit_under_way = EditUnderWay(question, edit, before, kb.corpus.version)
         if on_sync:
             on_sync(report)
-    after = checked(stream(pg, kb, question, bodies, f"After: {edit.title}", before), documents_of(kb))
+    after = checked(stream(pg, kb, question, bodies, f"After: {edit.title}", before), documents_of(kb),
+                    question, kb, pg.settings.top_k)
     st.session_state.pop("edit_under_way", None)
     return Comparison.of(question, after, kb.corpus.version, edit, before)

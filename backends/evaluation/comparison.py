@@ -12,7 +12,7 @@ from ..answers import Answer
 from ..documents.edits import PolicyEdit
 from ..registry import get_backend
 from .changes import Verdict, verdict
-from .grounding import CheckedClaim, check
+from .grounding import CheckedClaim, check, weigh
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,28 @@ class Checked:
         return [c for c in self.claims if not c.supported]
 
 
-def checked(answers: list[Answer], documents: list[tuple[str, str]]) -> list[Checked]:
-    """Each answer's grounding, against its own passages and `documents` ((title, text), as they are now)."""
-    return [Checked(a, check(a.text, [(s.title, s.text) for s in a.sources], documents) if a.text else [])
-            for a in answers]
+def checked(answers: list[Answer], documents: list[tuple[str, str]], question: str | None = None,
+            kb=None, top_k: int = 3) -> list[Checked]:
+    """Each answer's grounding, against its own passages and `documents` ((title, text), as they are now).
+    With the question and the session's knowledge base, each claim is also weighed (grounding.weigh):
+    does a sentence that holds it answer this question? An answer without passages is weighed against
+    the passages retrieval finds for the question."""
+    if question is None or kb is None:
+        return [Checked(a, check(a.text, [(s.title, s.text) for s in a.sources], documents) if a.text else [])
+                for a in answers]
+    embedder = kb.index.embedder
+    query = embedder.embed_query(question)
+    nearest = None
+    out = []
+    for a in answers:
+        passages = [(s.title, s.text) for s in a.sources]
+        claims = check(a.text, passages, documents) if a.text else []
+        if claims and not passages:
+            nearest = nearest if nearest is not None else [(s.title, s.text) for s in kb.index.retrieve(
+                question, top_k)[0]]
+            passages = nearest
+        out.append(Checked(a, weigh(claims, question, query, passages, lambda texts: embedder.embed(texts)[0])))
+    return out
 
 
 @dataclass
@@ -94,7 +112,9 @@ class Comparison:
                     "sources": "; ".join(f"{s.title} (version {s.version}, score {s.score:.2f})" for s in a.sources),
                     "adapter": a.provenance.adapter if a.provenance else None, "stale": a.stale,
                     "verdict": self.verdicts[name].line if phase == "after" and name in self.verdicts else "",
-                    "supported_claims": "; ".join(c.claim.text for c in item.claims if c.supported),
+                    "supported_claims": "; ".join(c.claim.text for c in item.claims
+                                                  if c.supported and c.answers is not False),
+                    "found_not_as_the_answer": "; ".join(c.claim.text for c in item.claims if c.answers is False),
                     "unsupported_claims": "; ".join(c.claim.text for c in item.unsupported),
                     **asdict(split), "prompt_tokens": a.timings.prompt_tokens, "new_tokens": a.timings.new_tokens,
                     "total_ms": a.timings.total_ms})
@@ -105,7 +125,8 @@ class Comparison:
             if item is None:
                 return None
             return item.answer.to_dict() | {"time_split": asdict(time_split(item.answer)), "claims": [
-                {"text": c.claim.text, "kind": c.claim.kind, "found_in": c.where or None, "source": c.source or None}
+                {"text": c.claim.text, "kind": c.claim.kind, "found_in": c.where or None, "source": c.source or None,
+                 "answers_the_question": c.answers}
                 for c in item.claims]}
         return json.dumps({
             "question": self.question, "corpus_version": self.corpus_version,
@@ -148,7 +169,8 @@ class Comparison:
                 for c in item.claims:
                     where = {"passages": f"in the passages ({c.source})", "documents": f"in the documents ({c.source})"}
                     nowhere = "not in the passages or the documents" if a.sources else "not in the documents"
-                    lines.append(f"- Claim “{c.claim.text}”: {where.get(c.where, nowhere)}")
+                    not_it = ", but not as the answer to this question" if c.answers is False else ""
+                    lines.append(f"- Claim “{c.claim.text}”: {where.get(c.where, nowhere)}{not_it}")
                 rate = f", {split.tokens_per_s} tokens/s" if split.tokens_per_s else ""
                 lines += [f"- Time: retrieval {split.retrieval_ms:.0f} ms, "
                           f"reading the prompt {split.reading_ms:.0f} ms, "

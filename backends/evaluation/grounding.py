@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Callable
 
 from ..documents.index import sentences
 
@@ -66,6 +67,7 @@ class CheckedClaim:
     claim: Claim
     where: str         # "passages", "documents" (the current ones, not the passages) or "" (unsupported)
     source: str = ""   # the passage's or document's title that holds it
+    answers: bool | None = None  # whether a sentence holding it answers the question (weigh); None: not weighed
 
     @property
     def supported(self) -> bool:
@@ -175,22 +177,56 @@ def check(answer: str, passages: list[tuple[str, str]], documents: list[tuple[st
 WHAT_IT_CATCHES = (
     "Each amount, duration, percentage, time, weekday and distance (weight, volume) the answer states is "
     "looked up in the passages it was given and in the documents as they are now, whatever its wording "
-    "(“two weeks” is “14 days”, “$75.00” is “$75”). It does not catch a claim without a figure, "
-    "a figure taken from the wrong "
-    "sentence (a “$50” about something else still counts as found), or a negation.")
+    "(“two weeks” is “14 days”, “$75.00” is “$75”), and counts only where a sentence that holds it is "
+    "among those nearest the question: a “$35” that is a club fee, given for a tune-up's price, is "
+    "marked as not the answer. Nearness is the embedder's, so it can misjudge; it does not catch a claim "
+    "without a figure, or a negation.")
 
 
-def figure_sentences(answer: str, passages: list[tuple[str, str]]) -> list[str]:
-    """The passages' sentences that hold one of the answer's figures, each as "title: heading: sentence"
-    (the heading of its section, where the passage has one), to weigh which figure answers the question."""
-    wanted = {claim.key for claim in claims(answer)}
-    found = []
+def _figure_lines(passages: list[tuple[str, str]]) -> list[tuple[str, set[tuple]]]:
+    """The passages' sentences that hold a figure, each as "title: heading: sentence" (the heading of its
+    section, where the passage has one) with the claim keys it backs."""
+    found = {}
     for title, text in passages:
         heading = ""
         for line in text.splitlines():
             if line.strip().startswith("#"):
                 heading = line.strip().lstrip("#").strip()
                 continue
-            found += [": ".join(filter(None, (title, heading, sentence))) for sentence in sentences(line)
-                      if wanted & _keys(sentence)]
-    return list(dict.fromkeys(found))
+            for sentence in sentences(line):
+                keys = _keys(sentence)
+                if keys:
+                    found.setdefault(": ".join(filter(None, (title, heading, sentence))), keys)
+    return list(found.items())
+
+
+def figure_sentences(answer: str, passages: list[tuple[str, str]]) -> list[str]:
+    """The passages' sentences that hold one of the answer's figures, each as "title: heading: sentence",
+    to weigh which figure answers the question."""
+    wanted = {claim.key for claim in claims(answer)}
+    return [line for line, keys in _figure_lines(passages) if wanted & keys]
+
+
+MARGIN = 0.05  # how much less near the question than the nearest figure's sentence an answering one may be
+
+
+def weigh(checked: list[CheckedClaim], question: str, question_vector: list[float], passages: list[tuple[str, str]],
+          embed: Callable[[list[str]], list[list[float]]]) -> list[CheckedClaim]:
+    """Marks each claim the passages hold with whether it answers the question: whether a sentence holding
+    it is as near the question (within MARGIN) as the nearest of the passages' sentences holding a
+    figure; where the question names a figure itself ("on Saturdays", "the $65 tune-up"), only the
+    sentences naming it can answer it. Claims the passages do not hold are marked False where the passages hold
+    figures: a figure from elsewhere in the documents is not where they answer this question."""
+    lines = _figure_lines(passages)
+    if not lines or not checked:
+        return checked
+    near = [sum(a * b for a, b in zip(vector, question_vector)) for vector in embed([line for line, _ in lines])]
+    scored = list(zip(lines, near))
+    named = _keys(question)
+    scored = [((line, keys), n) for (line, keys), n in scored if keys & named] or scored
+    best = max(n for _, n in scored)
+    weighed = []
+    for c in checked:
+        own = [n for (_, keys), n in scored if c.claim.key in keys]
+        weighed.append(replace(c, answers=bool(own) and max(own) >= best - MARGIN) if c.where else c)
+    return weighed

@@ -61,7 +61,8 @@ def describe_answers(comparison: Comparison) -> list[str]:
         if a.error:
             lines.append(f"**{a.backend}** could not answer: {a.error}")
             continue
-        found = [c for c in item.claims if c.where]
+        found = [c for c in item.claims if c.where and c.answers is not False]
+        aside = [c.claim.text for c in item.claims if c.answers is False]
         missing = [c.claim.text for c in item.unsupported]
         if not item.claims:
             said = "gives no figure"
@@ -70,11 +71,14 @@ def describe_answers(comparison: Comparison) -> list[str]:
             if found and not missing:
                 said += (", found in its passages" if all(c.where == "passages" for c in found)
                          else ", which the documents hold")
-            elif missing:
+            if aside:
+                said += (f"; {_list(aside)} {'is' if len(aside) == 1 else 'are'} in the documents, but not as the "
+                         "answer to this")
+            if missing:
                 said += f"; {_list(missing)} {'is' if len(missing) == 1 else 'are'} in no document: a fluent guess"
             kinds = [c.claim.kind for c in item.claims]
             several = next((k for k in dict.fromkeys(kinds) if kinds.count(k) > 1), None)
-            if several:  # "5 business days and 30 days", both in the passages: at most one answers it
+            if several and not aside:  # "5 business days and 30 days", both answering: at most one does
                 said += (f" (more than one {KIND_WORDS.get(several, several)}: the grounding check cannot tell "
                          "which one answers the question)")
         cites = (("citing " + _list(list(dict.fromkeys(s.title for s in a.sources)))) if a.sources
