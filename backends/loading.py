@@ -14,7 +14,8 @@ from .model.engine import Engine
 from .model.weights import Progress, cache_name, load_embedder
 from .settings import Settings
 
-ENGINE_FIELDS = ("model", "dtype", "decoding", "threads", "adapters_dir", "adapter", "hybrid_adapter", "cache_dir")
+ENGINE_FIELDS = ("model", "dtype", "decoding", "threads", "adapters_dir", "reader", "adapter", "hybrid_adapter",
+                 "cache_dir")
 KNOWLEDGE_FIELDS = ("embedder", "hub_embedder", "qdrant_location", "qdrant_api_key", "cache_dir")
 SHARED_FIELDS = KNOWLEDGE_FIELDS + ("corpus_dir", "chunk_chars", "collection")
 

@@ -1,6 +1,10 @@
 """Fine-tuning from the app: the user's pairs, one background run a server, cancel, the adapter in the columns."""
+import io
 import json
+import shutil
 import time
+import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,7 +14,18 @@ from backends import Playground
 from backends.documents.corpus import Document
 from backends.learned import Learned
 from backends.training import TrainingConfig
-from backends.training.jobs import Busy, Preset, Trainer, adapter_name, delete_adapter, held_out_scores, made_in_app
+from backends.training.jobs import (
+    Busy,
+    Preset,
+    Trainer,
+    adapter_name,
+    delete_adapter,
+    held_out_scores,
+    keep_adapter,
+    made_here_dir,
+    made_in_app,
+    zipped,
+)
 from backends.training.pairs import Voice, draft_pairs, example_questions, parse_pairs, split_held_out
 from tests.conftest import ROOT
 
@@ -136,8 +151,9 @@ def test_a_run_trains_saves_attaches_and_scores_the_adapter_while_a_second_is_re
         trainer.start(configured, "oakridge voice", PAIRS, TINY, VOICE)
     assert run.state == "done", run.message
     assert run.step == run.total == 2 and len(run.losses) == 2
-    folder = tmp_path / "adapters" / "oakridge-voice"
+    folder = made_here_dir(configured) / "oakridge-voice"  # the session's, in the cache folder, until kept
     manifest = json.loads((folder / "manifest.json").read_text())
+    assert not (tmp_path / "adapters" / "oakridge-voice").exists()
     assert manifest["loss_curve"] == [round(loss, 4) for loss in run.losses]
     assert manifest["data"] == "9 pairs from oakridge.jsonl"  # where its pairs came from
     assert set(manifest["held_out"]) == {"pairs", "Fine-tuned", "Hybrid"} and manifest["held_out"]["pairs"] == 3
@@ -156,6 +172,13 @@ def test_a_run_trains_saves_attaches_and_scores_the_adapter_while_a_second_is_re
     tuned, = configured_pg.ask("How many bikes can I rent on day 3?", kb, ["Fine-tuned"], max_new_tokens=4)
     assert tuned.stale and tuned.provenance.changed_since == "since then Oakridge rentals (oakridge.md) changed"
     assert manifest["made_in"] == "the app's Fine-tune page" and made_in_app(engine) == ["oakridge-voice"]
+    names = zipfile.ZipFile(io.BytesIO(zipped(folder))).namelist()  # the page's download
+    assert "oakridge-voice/manifest.json" in names and "oakridge-voice/adapter_model.safetensors" in names
+    kept = keep_adapter(engine, "oakridge-voice", configured)  # saved on purpose: into adapters/, attached from there
+    assert kept == tmp_path / "adapters" / "oakridge-voice" and (kept / "manifest.json").is_file()
+    assert engine.adapters["oakridge-voice"].path == kept and not folder.exists()
+    with pytest.raises(ValueError, match="exists already"):  # kept: a new run never takes its name
+        trainer.start(configured, "oakridge-voice", PAIRS, TINY, VOICE)
     with pytest.raises(ValueError, match="not made on the Fine-tune page"):
         delete_adapter(engine, "larkspur-voice")  # the shipped adapter is never deleted from the app
     delete_adapter(engine, "oakridge-voice")
@@ -306,7 +329,7 @@ def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engi
     assert run.state == "done" and not at.success and not at.toggle  # nor what it scored, nor a toggle to use it
     assert not any("page-states" in c.value for c in at.sidebar.caption)
     assert not next(b for b in at.button if b.label == "Start training").disabled
-    assert (json.loads((tmp_path / "adapters" / "page-states" / "manifest.json").read_text())["made_by"]
+    assert (json.loads((made_here_dir(configured) / "page-states" / "manifest.json").read_text())["made_by"]
             == "another-visitor")
     visitor.run()
     assert any("Saved page-states. Switch it on below" in s.value for s in visitor.success)
@@ -318,14 +341,22 @@ def test_the_fine_tune_page_shows_a_run_going_finished_failed_and_cancelled(engi
          if t.label == "Use page-states in my Fine-tuned and Hybrid columns").set_value(True).run()
     assert any("page-states (in your columns)" in c.value for c in visitor.sidebar.caption)
     assert not any("larkspur-voice (in your columns)" in c.value for c in visitor.sidebar.caption)
-    next(b for b in visitor.button if b.label == "Delete").click().run()
-    assert "page-states" not in engine.adapters and not (tmp_path / "adapters" / "page-states").exists()
+    kept = Path(settings.adapters_dir) / "page-states"  # the page keeps into the app's adapters folder
+    assert not kept.exists() and not (tmp_path / "adapters" / "page-states").exists()  # the session's until kept
+    try:
+        next(b for b in visitor.button if b.label == "Keep in adapters/").click().run()
+        assert (kept / "manifest.json").is_file() and not (made_here_dir(configured) / "page-states").exists()
+        assert any("kept in adapters/page-states" in c.value for c in visitor.caption)
+        next(b for b in visitor.button if b.label == "Delete").click().run()
+        assert "page-states" not in engine.adapters and not kept.exists()
+    finally:
+        shutil.rmtree(kept, ignore_errors=True)  # the repository's folder, whatever failed
     visitor.run()  # its result, scores and loss curve went with it
     assert not visitor.success and not visitor.get("vega_lite_chart") and not visitor.toggle
     assert any("larkspur-voice (in your columns)" in c.value for c in visitor.sidebar.caption)
 
-    (tmp_path / "not-a-folder").write_text("a file where the adapters folder should be")
-    TRAINER.start(settings.with_(adapters_dir=str(tmp_path / "not-a-folder" / "adapters")), "fails", PAIRS, TINY, VOICE)
+    broken = Preset("Broken", "", replace(TINY.config, target_modules=("no_such_proj",)), 2)  # PEFT refuses it
+    TRAINER.start(configured, "fails", PAIRS, broken, VOICE)
     run = wait(TRAINER)
     at.run()
     assert run.state == "failed" and any("Training failed:" in w.value for w in at.warning)

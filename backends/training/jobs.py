@@ -90,6 +90,44 @@ def made_in_app(engine, visitor: str | None = None) -> list[str]:
             and (visitor is None or belongs(info.manifest.get("made_by", ""), visitor))]
 
 
+def made_here_dir(settings: Settings) -> Path:
+    """Where the Fine-tune page writes what it trains: the cache folder, the session's until it is kept on
+    purpose (keep_adapter), never the repository's adapters/ that every visitor's columns read."""
+    return Path(settings.cache_dir) / "made-here"
+
+
+def keep_adapter(engine, name: str, settings: Settings) -> Path:
+    """Moves an adapter made on the page into adapters/, where the adapter settings find it after a restart,
+    and attaches it from there. An adapter of that name already there is never replaced."""
+    if name not in made_in_app(engine):
+        raise ValueError(f"{name} was not made on the Fine-tune page.")
+    source, target = engine.adapters[name].path, Path(settings.adapters_dir) / name
+    if source.resolve() == target.resolve():
+        return target
+    if target.exists():
+        raise ValueError(f"adapters/{name} exists already; delete or rename that folder first.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{name}-keeping"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    staging.rename(target)  # whole, or not at all
+    engine.attach(name, target)
+    shutil.rmtree(source, ignore_errors=True)
+    return target
+
+
+def zipped(folder: Path) -> bytes:
+    """An adapter's folder as a zip file, its files under the adapter's name, to take elsewhere."""
+    import io
+    import zipfile
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(Path(folder).iterdir()):
+            if path.is_file():
+                archive.write(path, f"{Path(folder).name}/{path.name}")
+    return buffer.getvalue()
+
+
 def delete_adapter(engine, name: str) -> None:
     """Detaches an adapter the app made and removes its folder; the shipped one is never touched."""
     if name not in made_in_app(engine):
@@ -115,6 +153,7 @@ class Trainer:
         self._lock = threading.Lock()
         self.run: Run | None = None
         self.step_seconds: dict[str, float] = {}  # preset name -> seconds a step in this server's last run
+        self.made: set[str] = set()  # the adapters this server trained
 
     def estimate(self, preset: Preset, pairs: int, cache_dir: str) -> tuple[int, float, float, str]:
         """(steps, seconds, seconds a step, where that was measured) of a run: this server's last run
@@ -150,7 +189,10 @@ class Trainer:
         made_by, the visitor's token, and pairs_from, where the pairs came from ("from pairs.csv"), go
         into its manifest."""
         name = adapter_name(name)
-        if (Path(settings.adapters_dir) / name).exists():  # perhaps another visitor's, in use in their columns
+        # kept in adapters/, or made by this server (perhaps another visitor's, in use in their columns); one
+        # left in the cache folder by an earlier server, never kept, is that session's and is replaced
+        if (Path(settings.adapters_dir) / name).exists() or (
+                name in self.made and (made_here_dir(settings) / name).exists()):
             raise ValueError(f"An adapter named {name} exists already; give yours another name, or delete that one "
                              "first (adapters made on this page can be deleted below).")
         with self._lock:
@@ -173,7 +215,7 @@ class Trainer:
 
     def _train(self, settings, run: Run, training, held_out, preset: Preset, voice, on_done, evaluate, corpus,
                pairs_from) -> None:
-        folder = Path(settings.adapters_dir) / run.name
+        folder = made_here_dir(settings) / run.name
         staging = Path(settings.cache_dir) / "training" / run.name  # never where a column looks for adapters
 
         first_step = []
@@ -197,6 +239,7 @@ class Trainer:
             shutil.rmtree(folder, ignore_errors=True)
             folder.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(staging), folder)  # whole, or not at all
+            self.made.add(run.name)
             if on_done:
                 on_done(run.name, folder)
             if evaluate:

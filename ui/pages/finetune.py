@@ -1,10 +1,21 @@
 """Fine-tune from the app: your pairs, a voice, a live loss curve, and the new adapter in the columns."""
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
 from backends.learned import listed
 from backends.training import DATA_DIR, read_jsonl
-from backends.training.jobs import PRESETS, TRAINER, Busy, belongs, delete_adapter, held_out_scores
+from backends.training.jobs import (
+    PRESETS,
+    TRAINER,
+    Busy,
+    belongs,
+    delete_adapter,
+    held_out_scores,
+    keep_adapter,
+    zipped,
+)
 from backends.training.pairs import Voice, check_pairs, draft_pairs, parse_pairs, undrafted
 from ui import session
 
@@ -187,6 +198,20 @@ if mine:
         info = pg.engine.adapters[adapter].manifest
         row.caption(f"**{adapter}** · {info.get('preset', '?')} · {info.get('data', '')} · final loss "
                     f"{info.get('final_loss')} · trained in {info.get('training_seconds')} s on {info.get('device')}")
+        kept = pg.engine.adapters[adapter].path.parent.resolve() == Path(settings.adapters_dir).resolve()
+        if kept:
+            row.caption(f":material/inventory_2: kept in adapters/{adapter}")
+        elif row.button("Keep in adapters/", key=f"keep-{adapter}", icon=":material/inventory_2:",
+                        help="Until kept, an adapter made here lives in the cache folder and is this session's: "
+                             "kept, it stays for the adapter settings after a restart (PLAYGROUND_ADAPTER)."):
+            try:
+                keep_adapter(pg.engine, adapter, settings)
+            except ValueError as err:
+                st.error(str(err), icon=":material/error:")
+            else:
+                st.rerun()
+        row.download_button("Download", zipped(pg.engine.adapters[adapter].path), file_name=f"{adapter}.zip",
+                            key=f"download-{adapter}", icon=":material/download:", on_click="ignore")
         if row.button("Delete", key=f"delete-{adapter}", icon=":material/delete:",
                         disabled=TRAINER.run is not None and TRAINER.run.active and TRAINER.run.name == adapter):
             delete_adapter(pg.engine, adapter)
