@@ -127,3 +127,19 @@ def test_the_tour_says_before_it_undoes_the_visitor_s_edits(engine, knowledge_pa
     at.session_state["kb"].apply_edit(get_edit("refund-window"))  # an edit made on the Playground
     at.run()
     assert "asking here undoes your edits to Returns and refunds" in at.warning[0].value
+
+
+def test_the_scoreboard_narration_says_who_leads_and_why_from_its_own_numbers():
+    import json
+
+    from backends.evaluation.tour import read_scoreboard
+    summary = json.loads((ROOT / "adapters" / "larkspur-voice" / "manifest.json").read_text())["evaluation"]["summary"]
+    said = read_scoreboard(summary)
+    assert said.startswith("Before the edits **Hybrid** leads on facts (81%)")
+    assert "RAG gets 50%: it reads the passages" in said and "Fine-tuned gets 72%: its adapter memorised" in said
+    assert "Fine-tuned still gives the old figure in 75% of the edited questions" in said
+    flipped = [dict(r, fact_accuracy=0.9) if r["backend"] == "Fine-tuned" and r["phase"] == "before" else r
+               for r in summary]
+    assert read_scoreboard(flipped).startswith("Before the edits **Fine-tuned** leads on facts (90%): its adapter "
+                                               "memorised the very facts these questions ask")
+    assert read_scoreboard([]) == ""

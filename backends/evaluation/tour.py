@@ -102,3 +102,42 @@ def describe_verdicts(comparison: Comparison) -> str:
         for name in groups.get(kind, []):
             parts.append(f"{name} {comparison.verdicts[name].line}")
     return ("; ".join(parts) + ".") if parts else "No column answered both times."
+
+
+# Why a column scores as it does on the shipped questions: what it has that the others lack.
+WHY = {
+    "Base": "it has no documents and no adapter, so its figures are guesses",
+    "RAG": "it reads the passages retrieved for each question, so it follows every edit, but a 135M model "
+           "reads some of them wrong",
+    "Fine-tuned": "its adapter memorised the very facts these questions ask, from the shop's own answers",
+    "Hybrid": "its adapter learned these documents and how to read them, and the passages give it today's figures",
+}
+
+
+def read_scoreboard(summary: list[dict]) -> str:
+    """The scoreboard in words, from its own numbers: who leads on facts before the edits and why, and
+    what the edits did to each column."""
+    def rate(phase: str, backend: str, key: str = "fact_accuracy"):
+        row = next((r for r in summary if r["phase"] == phase and r["backend"] == backend), None)
+        return None if row is None or row.get(key) is None else row[key]
+
+    def pct(value: float) -> str:
+        return f"{value:.0%}"
+
+    before = {b: rate("before", b) for b in WHY if rate("before", b) is not None}
+    if not before:
+        return ""
+    lead = max(before, key=before.get)
+    said = [f"Before the edits **{lead}** leads on facts ({pct(before[lead])}): {WHY[lead]}."]
+    for other in ("RAG", "Fine-tuned"):
+        if other != lead and other in before:
+            said.append(f"{other} gets {pct(before[other])}: {WHY[other]}.")
+    stale = {b: rate("after", b, "stale_rate") for b in WHY if rate("after", b, "stale_rate") is not None}
+    if stale:
+        frozen = max(stale, key=stale.get)
+        if stale[frozen] > 0:
+            fresh = [b for b, v in stale.items() if v < stale[frozen] and b != "Base"]
+            said.append(f"After the four edits, {frozen} still gives the old figure in {pct(stale[frozen])} of the "
+                        f"edited questions: what it learned is frozen at training time"
+                        + (f", while {_list(fresh)} read the edited documents." if fresh else "."))
+    return " ".join(said)

@@ -5,7 +5,14 @@ import streamlit as st
 from backends import backend_names, get_backend, get_edit
 from backends.evaluation.decision import Situation, decide
 from backends.evaluation.scoreboard import recorded_source, recorded_summaries
-from backends.evaluation.tour import STEPS, TOUR_EDIT, TOUR_QUESTION, describe_answers, describe_verdicts
+from backends.evaluation.tour import (
+    STEPS,
+    TOUR_EDIT,
+    TOUR_QUESTION,
+    describe_answers,
+    describe_verdicts,
+    read_scoreboard,
+)
 from backends.learned import listed
 from ui import answers as view
 from ui import asking, decision, scoreboard, session
@@ -109,6 +116,7 @@ elif step == 4:
                        "The Evaluation page runs it again on this machine.")
         with action:
             scoreboard.charts(summary)
+            st.markdown(read_scoreboard(summary).replace("$", "\\$"))
     else:
         action.info("No evaluation is recorded yet: the Evaluation page runs one (a few minutes).")
 elif step == 5:
