@@ -14,6 +14,7 @@ from backends.evaluation.tour import (
     read_scoreboard,
 )
 from backends.learned import listed
+from backends.model.reader import DESCRIPTION as READER_DESCRIPTION
 from ui import answers as view
 from ui import asking, decision, scoreboard, session
 
@@ -36,6 +37,8 @@ def leave() -> None:
 st.progress((step + 1) / len(STEPS), text=f"Step {step + 1} of {len(STEPS)}: {STEPS[step].title}")
 st.subheader(STEPS[step].title)
 st.markdown(STEPS[step].narration)
+if step == 0 and pg.settings.reader:  # the base every column shares is not the untouched model: said plainly
+    st.caption(f":material/menu_book: The base model here is SmolLM2-135M-Instruct, {READER_DESCRIPTION}.")
 notice = st.container()
 action = st.container()
 back, forward, out = st.columns([1, 1, 2], vertical_alignment="center")
