@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..model.adapters import MANIFEST_FORMAT
-from ..model.weights import cpu_name, load_generator
+from ..model.weights import BASE_MODEL_ID, cpu_name, load_generator
 from ..settings import ROOT, Settings
 from .reading_data import VERSION, generate
 from .recipe import Example, TrainingConfig, _store_in_bf16, _tokenize, fit
@@ -78,9 +78,16 @@ def train_reader(settings: Settings, out_dir: Path, config: ReaderConfig = Reade
     _store_in_bf16(tmp / "adapter_model.safetensors")
     config_file = tmp / "adapter_config.json"  # PEFT records the local cache path and a set in any order
     adapter_config = json.loads(config_file.read_text())
-    adapter_config.update(base_model_name_or_path=source.label, target_modules=sorted(adapter_config["target_modules"]))
+    adapter_config.update(base_model_name_or_path=BASE_MODEL_ID,
+                          target_modules=sorted(adapter_config["target_modules"]))
     config_file.write_text(json.dumps(adapter_config, indent=2, sort_keys=True))
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    (tmp / "README.md").write_text(  # in place of PEFT's blank model card
+        f"# {out_dir.name}\n\nA LoRA adapter (rank {config.rank}, all attention and MLP projections) for "
+        f"{source.label}, fingerprint `{source.fingerprint}`, that teaches it to answer from passages. It was "
+        f"trained on {len(rows)} questions over made-up documents ({VERSION}); none of them is Larkspur's. The "
+        "app merges it into the base model when the reader setting names it. Reproduce it with `make reader`; "
+        "`manifest.json` holds the data hash, seed, hyper-parameters and loss.\n")
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)
     return manifest
