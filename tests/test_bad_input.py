@@ -263,3 +263,12 @@ def test_a_vectors_file_write_abandoned_by_a_kill_is_cleared_at_the_next_start(t
     os.utime(abandoned, (0, 0))  # written long ago: its process is gone
     Embedder(Model(), "test", saved)
     assert not abandoned.exists() and under_way.exists()  # another process's write in progress is left alone
+
+
+def test_a_cache_folder_that_cannot_be_made_costs_speed_not_the_answer(tmp_path):
+    """A file where the cache folder should be: the model is converted in memory and the question answered."""
+    (tmp_path / "a-file").write_text("not a folder")
+    out = cli("ask", "How long do I have to return something?", "--backend", "RAG",
+              PLAYGROUND_CACHE_DIR=str(tmp_path / "a-file" / "cache"), PLAYGROUND_MAX_NEW_TOKENS="24")
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert "30 days" in out.stdout

@@ -224,8 +224,11 @@ def clear_abandoned_writes(folder: Path, pattern: str, older_than_s: float = 600
 def _write_cache(model, tokenizer, source: ModelSource, cache_dir: Path) -> None:
     """Writes into a temporary folder and renames it, so a killed process never leaves half a copy."""
     folder = cache_dir / cache_name(source.fingerprint)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".writing-"))
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".writing-"))
+    except OSError:
+        return  # a cache folder that cannot be made (a file in its path, no permission): answered uncached
     try:
         # transformers refuses to save a GGUF-loaded model while it still names its quantizer.
         model.hf_quantizer = None
