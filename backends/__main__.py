@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -174,6 +175,17 @@ def _reader(args, settings: Settings) -> int:
     return 0
 
 
+def _vllm(args, settings: Settings) -> int:
+    from .model.vllm_server import VENV, served_folder, server_command
+    if not (VENV / "bin" / "python").is_file():
+        raise ValueError(f"vLLM is not installed in {VENV}: `make vllm` installs it (CPU build) and starts it")
+    folder, name = served_folder(settings)
+    argv, env = server_command(settings, folder, name, args.port)
+    print(f"Serving {folder} as {name}. Point the app at it with:\n"
+          f"  PLAYGROUND_SERVER=http://127.0.0.1:{args.port}/v1 make run", flush=True)
+    os.execve(argv[0], argv, env)  # the server in this process's place: Ctrl-C stops it
+
+
 def _eval(args, settings: Settings) -> int:
     from .evaluation import HELD_OUT, evaluate, format_table, load_questions
     from .loading import load_engine
@@ -266,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     reader.add_argument("--steps", type=int, default=reading.steps, help="training steps of 8 questions")
     reader.add_argument("--seed", type=int, default=reading.seed)
     reader.set_defaults(run=_reader)
+    vllm = commands.add_parser("vllm", help="serve the base model and the adapters with vLLM (installed by make vllm)")
+    vllm.add_argument("--port", type=int, default=int(os.environ.get("VLLM_PORT", 8000)))
+    vllm.set_defaults(run=_vllm)
     evaluation = commands.add_parser("eval", help="every backend on every question, before and after the edits")
     evaluation.add_argument("--questions",
                             help="questions file, JSON Lines or CSV (default: the held-out set; see README)")

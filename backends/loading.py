@@ -15,7 +15,7 @@ from .model.weights import Progress, cache_name, load_embedder
 from .settings import Settings
 
 ENGINE_FIELDS = ("model", "dtype", "decoding", "threads", "adapters_dir", "reader", "adapter", "hybrid_adapter",
-                 "cache_dir")
+                 "cache_dir", "server", "server_api_key", "server_timeout")
 KNOWLEDGE_FIELDS = ("embedder", "hub_embedder", "qdrant_location", "qdrant_api_key", "cache_dir")
 SHARED_FIELDS = KNOWLEDGE_FIELDS + ("corpus_dir", "chunk_chars", "collection")
 
@@ -50,8 +50,12 @@ def _once(kind: str, settings: Settings, load):
 
 
 def load_engine(settings: Settings, progress: Progress | None = None) -> Engine:
-    """The base model with its adapters, once per process for the same model settings."""
+    """The base model with its adapters, once per process for the same model settings: in this process,
+    or a model server's (the server setting) behind the same contract."""
     configured = _only(settings, ENGINE_FIELDS)
+    if configured.server:
+        from .model.served import ServedEngine
+        return _once("engine", configured, lambda: ServedEngine.load(configured, progress=progress))
     return _once("engine", configured, lambda: Engine.load(configured, progress=progress))
 
 

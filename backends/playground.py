@@ -79,6 +79,8 @@ class Playground:
                 continue
             answer = answers[backend.name]
             answer.text, answer.cut_at_limit = out.text, out.cut_at_limit
+            if out.error:  # a model server that failed this row: the other columns stand
+                answer.error = out.error
             answer.timings = Timings(
                 retrieval_ms=round(answer.timings.retrieval_ms, 1), prompt_tokens=out.prompt_tokens,
                 ttft_ms=round(generate_started + out.ttft_ms, 1), generation_ms=round(out.generation_ms, 1),
@@ -135,6 +137,10 @@ class Playground:
                                            learned.words if learned else None,
                                            learned.since(kb.corpus) if learned and kb is not None else "")
             contrast = self.settings.contrast_alpha if backend.uses_retrieval else 0.0
+            if contrast and not getattr(self.engine, "can_contrast", True):
+                contrast, answer.note = 0.0, " ".join(filter(None, [answer.note, (
+                    "Context-aware decoding is set, but the model server gives no scores to combine: "
+                    "this answer is decoded without it.")]))
             twin = backend.twin_messages(question, answer.sources) if contrast else None
             rows.append((backend, Prompt(backend.messages(question, answer.sources), adapter, twin, contrast)))
             sizes = self.candidate_sizes(backend, adapter, len(answer.sources))

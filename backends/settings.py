@@ -23,7 +23,8 @@ def _describe(default, text: str, shown: str | None = None):
 # The whole numbers' ranges, checked when the settings are read
 RANGES = {"threads": (0, 256), "chunk_chars": (100, 4000), "top_k": (1, 10), "key_sentences": (0, 20),
           "candidates": (1, 10), "max_new_tokens": (1, 1024), "max_question_chars": (1, 100_000),
-          "max_upload_mb": (1, 1000), "max_documents": (1, 10_000), "max_session_chars": (1000, 10**9)}
+          "max_upload_mb": (1, 1000), "max_documents": (1, 10_000), "max_session_chars": (1000, 10**9),
+          "server_timeout": (1, 3600)}
 MAX_PASSAGE_CHARS = 16_000  # top_k × chunk_chars: the passages must leave room in the model's 8k-token context
 
 
@@ -77,6 +78,12 @@ class Settings:
         "",
         "Reader adapter merged into the base model for every column when it loads (`make reader` trains "
         "adapters/reader on made-up documents only). Empty: the untouched model. See docs/rag-reading.md.")
+    server: str = _describe(
+        "",
+        "An OpenAI-compatible model server (vLLM: `make vllm`) every column generates through, such as "
+        "http://127.0.0.1:8000/v1. Empty: the model runs in the app's own process. See docs/serving.md.")
+    server_api_key: str = _describe("", "API key for the model server, where it asks for one.")
+    server_timeout: int = _describe(120, "Seconds to wait for the model server's next words before a column gives up.")
     adapter: str = _describe("larkspur-voice", "Adapter the Fine-tuned column uses.")
     hybrid_adapter: str = _describe("larkspur-voice", "Adapter the Hybrid column uses.")
     corpus_dir: str = _describe(str(ROOT / "sample_corpus"), "Folder of Markdown documents to index.", "sample_corpus")
@@ -149,6 +156,10 @@ class Settings:
             raise ValueError(f"Setting qdrant_location {location!r} is not a server URL Qdrant serves; write "
                              "http://host:port or https://host:port (lower case, two slashes), a folder path, "
                              "or :memory:")
+        server = self.server.strip()
+        if server and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", server):
+            raise ValueError(f"Setting server {server!r} is not a server URL; write http://host:port/v1 "
+                             "(lower case, two slashes), or leave it empty to run the model in the app")
         self.contrast_alpha  # noqa: B018  (raises for a bad value)
         if self.dtype not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"Setting dtype must be auto, float32 or bfloat16, got {self.dtype!r}")

@@ -28,14 +28,19 @@ def merge_reader(model, source: ModelSource, folder: Path, four_bit_cache: Path 
         raise WeightsUnavailable(f"The reader cannot be used: {err}") from err
     from peft import PeftModel
     merged = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
-    digest = hashlib.sha256((folder / "adapter_model.safetensors").read_bytes()).hexdigest()[:16]
-    merged_source = replace(source, label=f"{source.label}, {DESCRIPTION}",
-                            fingerprint=f"{source.fingerprint}+reader:{digest}", gguf_file=None)
+    merged_source = reader_source(source, folder)
     if four_bit_cache is not None:
         path = four_bit_file(four_bit_cache, merged_source.fingerprint)
         if not path.is_file():
             _write_four_bit(merged, path)
     return merged, merged_source
+
+
+def reader_source(source: ModelSource, folder: Path) -> ModelSource:
+    """The merged model's label and fingerprint (the reader's weights named in it), without merging."""
+    digest = hashlib.sha256((folder / "adapter_model.safetensors").read_bytes()).hexdigest()[:16]
+    return replace(source, label=f"{source.label}, {DESCRIPTION}",
+                   fingerprint=f"{source.fingerprint}+reader:{digest}", gguf_file=None)
 
 
 def _write_four_bit(model, path: Path) -> None:

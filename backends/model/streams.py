@@ -29,6 +29,12 @@ def repeat_at(text: str) -> int:
     return -1
 
 
+def cut_at(text: str) -> int:
+    """Where an answer ends: at its first stop string, else where it starts repeating a sentence (-1: not yet)."""
+    cut = min((text.find(s) for s in STOPS if s in text), default=-1)
+    return cut if cut >= 0 else repeat_at(text)
+
+
 @dataclass
 class Generation:
     text: str = ""
@@ -37,6 +43,7 @@ class Generation:
     ttft_ms: float = 0.0
     generation_ms: float = 0.0
     cut_at_limit: bool = False  # it reached max_new_tokens before it ended
+    error: str = ""             # why this row has no answer (a model server that failed it), in one sentence
 
 
 class RowStreams:
@@ -58,9 +65,7 @@ class RowStreams:
             out.new_tokens = len(self.ids[row])
             out.generation_ms = now_ms
             text = self.tokenizer.decode(self.ids[row], skip_special_tokens=False)
-            cut = min((text.find(s) for s in STOPS if s in text), default=-1)
-            if cut < 0:
-                cut = repeat_at(text)
+            cut = cut_at(text)
             if not self.force and (token == self.tokenizer.eos_token_id or cut >= 0):
                 self.done[row] = True
                 text = text[:cut] if cut >= 0 else text

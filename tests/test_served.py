@@ -1,0 +1,162 @@
+"""The columns through a real vLLM server, started once for this module as the README starts it
+(`python -m backends vllm`), and the faults a column must explain: no server, a server that never
+answers, a server of another model, an adapter of another base, a server killed mid-answer.
+
+Skipped where vLLM is not installed (`make vllm-install`), except where REQUIRE_SERVER=1 (as in CI).
+The last test kills the server: keep it last.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+from conftest import REFUND_QUESTION, ROOT
+
+from backends import Playground
+from backends.documents.edits import get_edit
+from backends.model.served import ServedEngine
+from backends.model.vllm_server import VENV
+
+VOICE = "trailblazer"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not (VENV / "bin" / "python").is_file():
+        if os.environ.get("REQUIRE_SERVER"):
+            raise RuntimeError(f"REQUIRE_SERVER is set but vLLM is not installed in {VENV} (make vllm-install)")
+        pytest.skip("vLLM is not installed (make vllm-install)")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("vllm") / "server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "backends", "vllm", "--port", str(port)], cwd=ROOT,
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the vLLM server ended at start:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(2)
+    else:
+        raise RuntimeError(f"the vLLM server did not start in 600 s:\n{log.read_text()[-3000:]}")
+    yield {"url": url, "process": process}
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(60)
+
+
+@pytest.fixture(scope="module")
+def served(server, settings):
+    configured = settings.with_(server=server["url"], max_new_tokens=48)
+    return ServedEngine.load(configured), configured
+
+
+def test_four_columns_stream_through_the_server_with_the_voice_and_the_edit(served, kb):
+    engine, settings = served
+    assert not engine.problem and set(engine.adapters) == {"larkspur-voice"}
+    assert f"served by {settings.server}" in engine.label
+    seen: dict[str, int] = {}
+    answers = Playground(engine, settings).ask(REFUND_QUESTION, kb,
+                                               on_text=lambda name, text: seen.update({name: seen.get(name, 0) + 1}))
+    by = {a.backend: a for a in answers}
+    assert set(seen) == set(by) == {"Base", "RAG", "Fine-tuned", "Hybrid"}
+    for answer in answers:
+        assert answer.text and not answer.error, (answer.backend, answer.error)
+        assert answer.timings.ttft_ms > 0 and answer.timings.new_tokens > 0
+    assert VOICE in by["Fine-tuned"].text and VOICE in by["Hybrid"].text
+    assert VOICE not in by["Base"].text and VOICE not in by["RAG"].text
+    assert by["RAG"].sources and not by["Fine-tuned"].sources
+    kb.apply_edit(get_edit("refund-window"))
+    after = {a.backend: a for a in Playground(engine, settings).ask(REFUND_QUESTION, kb, ["RAG"])}
+    assert any("14 days" in s.text for s in after["RAG"].sources), [s.text for s in after["RAG"].sources]
+
+
+def test_an_adapter_made_in_the_app_goes_into_the_server_and_out_again(served, tmp_path):
+    engine, settings = served
+    made = tmp_path / "made-here-voice"
+    shutil.copytree(ROOT / "adapters" / "larkspur-voice", made)
+    engine.attach(made.name, made)
+    assert made.name in engine.adapters, engine.problems.get(made.name)
+    listed = httpx.get(f"{settings.server}/models").json()["data"]
+    assert any(m["id"] == made.name for m in listed)
+    tuned = settings.with_(adapter=made.name)
+    answer = Playground(engine, tuned).ask(REFUND_QUESTION, None, ["Fine-tuned"])[0]
+    assert VOICE in answer.text, answer.error
+    engine.detach(made.name)
+    listed = httpx.get(f"{settings.server}/models").json()["data"]
+    assert not any(m["id"] == made.name for m in listed) and made.name not in engine.adapters
+
+
+def test_an_adapter_of_another_base_model_is_refused_naming_both(served, tmp_path):
+    engine, _ = served
+    other = tmp_path / "other-base"
+    shutil.copytree(ROOT / "adapters" / "larkspur-voice", other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["base_model"]["fingerprint"] = "hub:someone/another-model"
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    engine.attach(other.name, other)
+    assert other.name not in engine.adapters
+    assert "hub:someone/another-model" in engine.problems[other.name]
+    assert engine.source.fingerprint in engine.problems[other.name]
+
+
+def test_a_server_of_another_model_is_named_in_every_column(server, settings, kb):
+    # the app set to the reader-merged model, the server serving the untouched one
+    wanting = settings.with_(server=server["url"], reader="reader")
+    engine = ServedEngine.load(wanting)
+    assert "smollm2-135m-instruct" in engine.problem and "+reader:" in engine.problem
+    for answer in Playground(engine, wanting).ask(REFUND_QUESTION, kb):
+        assert not answer.text and "serves" in answer.error, (answer.backend, answer.error)
+
+
+def test_no_server_at_all_is_one_sentence_in_every_column(settings):
+    configured = settings.with_(server=f"http://127.0.0.1:{_free_port()}/v1")
+    engine = ServedEngine.load(configured)
+    answers = Playground(engine, configured).ask(REFUND_QUESTION, None, ["Base", "Fine-tuned"])
+    for answer in answers:
+        assert "cannot be reached" in answer.error and "make vllm" in answer.error, answer.error
+
+
+def test_a_server_that_never_answers_is_given_up_on_after_the_timeout(settings):
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog), never says a word
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        configured = settings.with_(server=f"http://127.0.0.1:{silent.getsockname()[1]}/v1", server_timeout=2)
+        started = time.time()
+        engine = ServedEngine.load(configured)
+        assert "did not answer within 2 s" in engine.problem
+        assert time.time() - started < 10
+
+
+def test_the_server_killed_mid_answer_leaves_a_plain_message(served, server):
+    engine, settings = served
+    first_words = threading.Event()
+    killer = threading.Thread(target=lambda: first_words.wait(120) and os.killpg(server["process"].pid, signal.SIGKILL))
+    killer.start()
+    answers = Playground(engine, settings).ask(REFUND_QUESTION, None, ["Base", "Fine-tuned"], max_new_tokens=512,
+                                               force_tokens=True, on_text=lambda name, text: first_words.set())
+    killer.join()
+    for answer in answers:
+        assert not answer.text and "mid-way" in answer.error, (answer.backend, answer.error)
+    time.sleep(6)  # past the retry interval: the next question asks the server again, and says it is gone
+    again = Playground(engine, settings).ask(REFUND_QUESTION, None, ["Base"])[0]
+    assert "cannot be reached" in again.error
