@@ -204,7 +204,8 @@ class ServedEngine:
         import httpx
         body = {"model": prompt.adapter or self.base_name, "messages": prompt.messages, "max_tokens": max_new_tokens,
                 "temperature": 0, "stream": True, "stream_options": {"include_usage": True}}
-        body |= {"ignore_eos": True, "min_tokens": max_new_tokens} if force else {"stop": [s for s in STOPS if s != "<|im_end|>"]}  # the end of text: the server's own
+        stops = [s for s in STOPS if s != "<|im_end|>"]  # the end of text is the server's own (it takes 4 at most)
+        body |= {"ignore_eos": True, "min_tokens": max_new_tokens} if force else {"stop": stops}
         text, finish, ended = "", None, False
         try:
             with self._http.stream("POST", "/chat/completions", json=body) as response:
