@@ -125,7 +125,8 @@ def yardstick_cmake_args() -> str:
 
 
 def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool = True, copies: int = 100,
-              pages: int = 250, training: bool = True, browser: bool = True, crowd: int = 8) -> dict:
+              pages: int = 250, training: bool = True, browser: bool = True, crowd: int = 8,
+              engines: bool = True) -> dict:
     import peft
     import torch
     import transformers
@@ -169,6 +170,9 @@ def run_bench(settings: Settings, tokens: int = 128, runs: int = 3, starts: bool
         result["served_rss_mb"], result["served_rss_how"] = cloud.servedrss_mb()
     if training:
         result["served_while_training"] = served_while_training(settings)
+    if engines:
+        from benchmarks.engines import side_by_side
+        result["engines"] = side_by_side(settings, tokens=min(tokens, 64), runs=min(runs, 2))
     result["machine"] = {"cores": os.cpu_count(), "threads": torch.get_num_threads(), "dtype": str(engine.model.dtype),
                          "cpu": cpu_name(), "python": platform.python_version(),
                          "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
@@ -301,6 +305,9 @@ def format_bench(result: dict) -> str:
                 "served_rss_how", "served_while_training"):
         if key in result:
             lines.append(f"{key}: {result[key]}")
+    if "engines" in result:
+        from benchmarks.engines import format_table
+        lines.append("the two engines, the same visitors (64 tokens forced):\n" + format_table(result["engines"]))
     lines.append("machine: " + ", ".join(f"{k} {v}" for k, v in result["machine"].items()))
     return "\n".join(lines)
 
@@ -320,6 +327,8 @@ def get_args(argv: list[str] | None = None):
     parser.add_argument("--no-browser", action="store_true",
                         help="skip the eight browser sessions against the Streamlit server (needs Chromium and "
                              "Playwright)")
+    parser.add_argument("--no-engines", action="store_true",
+                        help="skip the in-process engine beside vLLM (crowds of 8 and 32; needs make vllm-install)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser.parse_args(argv)
 
@@ -327,7 +336,7 @@ def get_args(argv: list[str] | None = None):
 def main(args) -> int:
     result = run_bench(Settings.load(), tokens=args.tokens, runs=args.runs, starts=not args.no_starts,
                        copies=args.copies, pages=args.pages, training=not args.no_training,
-                       browser=not args.no_browser, crowd=args.visitors)
+                       browser=not args.no_browser, crowd=args.visitors, engines=not args.no_engines)
     print(json.dumps(result, indent=2) if args.json else format_bench(result))
     return 0
 

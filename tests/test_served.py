@@ -12,8 +12,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -24,7 +22,7 @@ from conftest import REFUND_QUESTION, ROOT
 from backends import Playground
 from backends.documents.edits import get_edit
 from backends.model.served import ServedEngine
-from backends.model.vllm_server import VENV
+from backends.model.vllm_server import VENV, start_server, stop_server
 
 VOICE = "trailblazer"
 
@@ -41,27 +39,9 @@ def server(tmp_path_factory):
         if os.environ.get("REQUIRE_SERVER"):
             raise RuntimeError(f"REQUIRE_SERVER is set but vLLM is not installed in {VENV} (make vllm-install)")
         pytest.skip("vLLM is not installed (make vllm-install)")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("vllm") / "server.log"
-    with log.open("w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "backends", "vllm", "--port", str(port)], cwd=ROOT,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.time() + 600
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the vLLM server ended at start:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(2)
-    else:
-        raise RuntimeError(f"the vLLM server did not start in 600 s:\n{log.read_text()[-3000:]}")
+    process, url = start_server(_free_port(), tmp_path_factory.mktemp("vllm") / "server.log")
     yield {"url": url, "process": process}
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(60)
+    stop_server(process)
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +125,16 @@ def test_a_server_that_never_answers_is_given_up_on_after_the_timeout(settings):
         engine = ServedEngine.load(configured)
         assert "did not answer within 2 s" in engine.problem
         assert time.time() - started < 10
+
+
+def test_the_bench_times_both_engines_on_the_same_visitors(served, engine, settings, knowledge_parts):
+    from benchmarks.engines import _sessions, measure
+    sessions = _sessions(settings, *knowledge_parts, 2)
+    served_engine, served_settings = served
+    figures = {"in_process": measure(Playground(engine, settings), sessions, (2,), tokens=2, runs=1),
+               "vllm": measure(Playground(served_engine, served_settings), sessions, (2,), tokens=2, runs=1)}
+    for measured in figures.values():
+        assert measured["crowd_2"]["p95_s"] >= measured["crowd_2"]["p50_s"] > 0 and measured["alone_s"] > 0
 
 
 def test_the_server_killed_mid_answer_leaves_a_plain_message(served, server):

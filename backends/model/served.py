@@ -48,8 +48,9 @@ class ServedEngine:
         self.settings, self.source = settings, source
         self.url = settings.server.strip().rstrip("/")
         headers = {"Authorization": f"Bearer {settings.server_api_key}"} if settings.server_api_key else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers,
-                                  timeout=httpx.Timeout(settings.server_timeout, connect=5.0))
+        self._http = httpx.Client(base_url=self.url, headers=headers,  # a crowd's rows all stream at once
+                                  timeout=httpx.Timeout(settings.server_timeout, connect=5.0),
+                                  limits=httpx.Limits(max_connections=None, max_keepalive_connections=64))
         self._adapters: dict[str, AdapterInfo] = {}
         self.problems: dict[str, str] = {}  # adapter name -> why it is unavailable
         self._tried = 0.0                   # when the server was last asked for its models

@@ -12,7 +12,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 from ..settings import ROOT, Settings
@@ -66,3 +70,35 @@ def server_command(settings: Settings, folder: str, name: str, port: int = PORT,
                VLLM_CPU_OMP_THREADS_BIND=os.environ.get("VLLM_CPU_OMP_THREADS_BIND", f"0-{cores - 1}"),
                VLLM_CPU_KVCACHE_SPACE=os.environ.get("VLLM_CPU_KVCACHE_SPACE", "2"))
     return argv, env
+
+
+def start_server(port: int, log: Path, timeout_s: float = 600) -> tuple[subprocess.Popen, str]:
+    """`python -m backends vllm` (what `make vllm` runs) in a process group of its own, waited for until
+    it lists its models; returns the process and the base URL to set as the server setting."""
+    import httpx
+    with Path(log).open("w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "backends", "vllm", "--port", str(port)], cwd=ROOT,
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"The vLLM server ended at start:\n{Path(log).read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(2)
+    stop_server(process)
+    raise RuntimeError(f"The vLLM server did not start in {timeout_s:.0f} s:\n{Path(log).read_text()[-3000:]}")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """Ends the server and the engine processes it started."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
