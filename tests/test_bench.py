@@ -12,7 +12,8 @@ def test_bench_json_reports_every_figure():
     """A one-run, two-token bench with a crowd of two: the shape of its JSON, not its speed."""
     out = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--tokens", "2", "--runs", "1", "--no-starts",
                           "--no-training", "--no-browser", "--no-engines", "--copies", "3", "--pages", "12",
-                          "--visitors", "2", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=900, env=dict(os.environ))
+                          "--visitors", "2", "--json"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=900, env=dict(os.environ))
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout)
     for question in ("base_length", "rag_length"):
