@@ -144,6 +144,13 @@ class RowsLoRA:
     mask: torch.Tensor
 
 
+def q4_groups(groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Q4_1's scheme on groups (..., GROUP): (q in 0..15, step, minimum), each group ≈ q * step + minimum."""
+    low = groups.amin(-1, keepdim=True)
+    step = (groups.amax(-1, keepdim=True) - low) / 15
+    return torch.round((groups - low) / torch.where(step > 0, step, 1)).clamp(0, 15), step, low
+
+
 def four_bit(weight: torch.Tensor, dtype: torch.dtype = torch.bfloat16) -> tuple | None:
     """Exact float32 weights as 4-bit groups of 32 for torch's int4 matmul, if they are such groups.
 
@@ -159,9 +166,7 @@ def four_bit(weight: torch.Tensor, dtype: torch.dtype = torch.bfloat16) -> tuple
     if weight.dtype != torch.float32 or dtype != torch.bfloat16 or in_features % GROUP or out_features % 16:
         return None
     groups = weight.view(out_features, in_features // GROUP, GROUP)
-    low = groups.amin(-1, keepdim=True)
-    step = (groups.amax(-1, keepdim=True) - low) / 15
-    q = torch.round((groups - low) / torch.where(step > 0, step, 1)).clamp(0, 15)
+    q, step, low = q4_groups(groups)
     if not torch.allclose(q * step + low, groups, rtol=1e-5, atol=1e-7):
         return None
     try:

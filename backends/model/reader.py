@@ -48,18 +48,14 @@ def _write_four_bit(model, path: Path) -> None:
     minimum to its maximum (Q4_1's scheme), in float32, written under a temporary name and renamed."""
     import tempfile
 
-    import torch
     from safetensors.torch import save_file
 
-    from .fused import GROUP
+    from .fused import GROUP, q4_groups
     rounded = {}
     for name, weight in model.state_dict().items():
         if ".layers." not in name or not name.endswith("proj.weight") or weight.shape[1] % GROUP:
             continue
-        groups = weight.float().view(weight.shape[0], -1, GROUP)
-        low = groups.amin(-1, keepdim=True)
-        step = (groups.amax(-1, keepdim=True) - low) / 15
-        q = torch.round((groups - low) / torch.where(step > 0, step, 1)).clamp(0, 15)
+        q, step, low = q4_groups(weight.float().view(weight.shape[0], -1, GROUP))
         rounded[name] = (q * step + low).view_as(weight).contiguous()
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".writing-", delete=False) as tmp:

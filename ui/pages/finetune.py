@@ -210,7 +210,8 @@ if mine:
                 st.error(str(err), icon=":material/error:")
             else:
                 st.rerun()
-        row.download_button("Download", zipped(pg.engine.adapters[adapter].path), file_name=f"{adapter}.zip",
+        folder = pg.engine.adapters[adapter].path  # zipped when pressed, not on every rerun of the page
+        row.download_button("Download", lambda folder=folder: zipped(folder), file_name=f"{adapter}.zip",
                             key=f"download-{adapter}", icon=":material/download:", on_click="ignore")
         if row.button("Delete", key=f"delete-{adapter}", icon=":material/delete:",
                         disabled=TRAINER.run is not None and TRAINER.run.active and TRAINER.run.name == adapter):
