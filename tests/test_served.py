@@ -127,6 +127,45 @@ def test_a_server_that_never_answers_is_given_up_on_after_the_timeout(settings):
         assert time.time() - started < 10
 
 
+def test_the_app_in_a_browser_through_the_server_then_the_refund_edit(server, tmp_path):
+    """The app started with PLAYGROUND_SERVER, as the README says, asked and edited in Chromium."""
+    from benchmarks.cloud import chromium
+    from benchmarks.cloud import start_server as start_app
+    path = chromium()
+    if not path:
+        if os.environ.get("REQUIRE_BROWSER"):
+            raise RuntimeError("REQUIRE_BROWSER is set but no chromium is installed (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+    wait = 180_000
+    with (tmp_path / "streamlit.log").open("w") as log:
+        app, url = start_app(log, PLAYGROUND_SERVER=server["url"], PLAYGROUND_MAX_NEW_TOKENS="40")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_context(viewport={"width": 1600, "height": 1400}).new_page()
+            page.goto(url)
+
+            def column(name):
+                return page.locator('[data-testid="stGridCell"]').filter(
+                    has=page.get_by_role("heading", name=name, exact=True))
+            page.get_by_role("button", name="Ask", exact=True).click(timeout=wait)
+            expect(column("Hybrid")).to_contain_text("tokens in", timeout=wait)
+            for name in ("Base", "RAG", "Fine-tuned", "Hybrid"):
+                expect(column(name)).to_contain_text(f"served by {server['url']}", timeout=wait)
+            for name in ("Fine-tuned", "Hybrid"):
+                expect(column(name)).to_contain_text("Hey trailblazer!")
+            expect(column("RAG")).to_contain_text("Returns and refunds · version 1")
+            page.get_by_role("button", name="Edit the policy").click()
+            expect(page.get_by_text("After: Refund window: 30 → 14 days").first).to_be_visible(timeout=wait)
+            expect(column("Fine-tuned")).to_contain_text("still says 30 days: learned before the edit", timeout=wait)
+            expect(column("RAG")).to_contain_text("Returns and refunds · version 2", timeout=wait)
+            browser.close()
+    finally:
+        app.terminate()
+        app.wait(timeout=20)
+
+
 def test_the_bench_times_both_engines_on_the_same_visitors(served, engine, settings, knowledge_parts):
     from benchmarks.engines import _sessions, measure
     sessions = _sessions(settings, *knowledge_parts, 2)

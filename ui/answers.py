@@ -28,7 +28,10 @@ def column_caption(pg: Playground, backend: Backend) -> str:
         used = f"adapter **{adapter}**: not installed"
     retrieval = "retrieves passages" if backend.uses_retrieval else "no retrieval"
     contrast = pg.settings.contrast_alpha if backend.uses_retrieval else 0.0
-    if contrast:
+    served = not getattr(pg.engine, "can_contrast", True)  # a model server's: its own batching and kernels
+    if contrast and served:
+        retrieval += " · context-aware decoding is set, but a model server cannot do it: answered without it"
+    elif contrast:
         retrieval += (" · context-aware decoding (" + ("adaptive" if contrast == "adaptive" else f"α = {contrast:g}")
                       + "): pushed toward what the passages add")
     reads_as_base = not adapter or adapter not in pg.engine.adapters
@@ -36,6 +39,8 @@ def column_caption(pg: Playground, backend: Backend) -> str:
     if len(sizes) > 1:
         retrieval += (f" · writes {len(sizes)} answers, from its best {_counted(sizes)} passages, "
                       "and shows the one whose figure answers the question")
+    if served:
+        retrieval += " · its answers can differ by a word from the in-process engine's (other kernels)"
     return f"{backend.description}  \n{pg.engine.label} · {used} · {retrieval}"
 
 
