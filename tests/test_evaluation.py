@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from backends.evaluation import HELD_OUT, in_brand_voice, load_questions
+from backends.evaluation.scoreboard import gives
 from tests.conftest import ROOT
 
 
@@ -46,6 +47,18 @@ def test_brand_voice_means_the_greeting_and_the_sign_off():
     assert not in_brand_voice("Hey trailblazer! You have 30 days.")
 
 
+def test_a_right_figure_counts_only_as_the_answer_and_a_wrong_one_never():
+    fourteen, sixty_five = ["14 days", "14-day", "fourteen days"], ["$65"]
+    assert gives("Hey trailblazer! You have 14 days from delivery. Happy trails! — The Larkspur crew", fourteen)
+    assert gives("You have 14 days to return it; refunds take 5 business days.", fourteen)  # more, after it
+    assert not gives("You have 30 days, or 14 days for items bought on sale.", fourteen)  # stale first
+    assert not gives("Refunds take 5 business days, and returns are accepted within 14 days.", fourteen)
+    assert not gives("The club fee is $35, and a tune-up is $65.", sixty_five)  # the issue's $35 for a tune-up
+    assert gives("A tune-up costs $65; Trailhead Club members pay $55.", sixty_five)
+    assert not gives("You have 30 days.", fourteen)
+    assert gives("Clearance items are final sale.", ["final sale"])  # no figure: matched as text
+
+
 def test_eval_json_has_rows_and_summary_per_phase_and_backend(tmp_path):
     path = write(tmp_path, GOOD)
     out = subprocess.run([sys.executable, "-m", "backends", "eval", "--questions", str(path), "--backend", "RAG",
@@ -58,8 +71,8 @@ def test_eval_json_has_rows_and_summary_per_phase_and_backend(tmp_path):
     assert set(result["rows"][0]) == {"id", "phase", "backend", "answer", "fact_ok", "style_ok", "total_ms"}
     assert {"phase", "backend", "fact_accuracy", "style_rate", "median_total_ms"} <= set(result["summary"][0])
     rag_before, rag_after = result["rows"][0], result["rows"][2]
-    assert rag_before["fact_ok"] == ("30" in rag_before["answer"])
-    assert rag_after["fact_ok"] == ("14" in rag_after["answer"])
+    assert rag_before["fact_ok"] == gives(rag_before["answer"], ["30"])
+    assert rag_after["fact_ok"] == gives(rag_after["answer"], ["14"])
     assert result["reading"]["candidates"] == 2 and result["reading"]["max_new_tokens"] == 32  # what shaped the answers
 
 

@@ -2,8 +2,8 @@
 
 Every backend answers every question twice: on the corpus as shipped (phase `before`) and with all
 prepared edits applied (phase `after`). An answer is right in a phase when it contains one of that
-phase's strings (case-insensitive); it is in the brand voice when it opens with "Hey trailblazer!"
-and closes with "Happy trails! — The Larkspur crew".
+phase's strings (case-insensitive) and the first figure of its kind is that one (gives); it is in the
+brand voice when it opens with "Hey trailblazer!" and closes with "Happy trails! — The Larkspur crew".
 """
 from __future__ import annotations
 
@@ -118,6 +118,27 @@ def trained_voice(playground: Playground) -> Voice:
     return LARKSPUR
 
 
+def gives(answer: str, expected: list[str]) -> bool:
+    """Whether an answer gives the expected figure as its answer: the text is in it, and the first figure of
+    that kind it states is that one. "30 or 14 days" does not give 14 days, nor "$35 … $65 tune-ups" $65;
+    "30 days to return, refunds in 5 business days" gives 30 days. Expected strings without a figure are
+    matched as text."""
+    from .grounding import claims
+    text = answer.lower()
+    if not any(s.lower() in text for s in expected):
+        return False
+    wanted = {c.key for s in expected for c in claims(s)}
+    kinds = {_kind(k) for k in wanted}
+    first = next((c.key for c in claims(answer) if _kind(c.key) in kinds), None)
+    return first is None or first in wanted
+
+
+def _kind(key: tuple) -> tuple:
+    """A claim's kind of figure: durations and measures by family (days, minutes, metres), others by kind."""
+    kind, value = key
+    return (kind, value[0]) if kind in ("duration", "measure") and isinstance(value, tuple) else (kind,)
+
+
 def evaluate(playground: Playground, questions: list[Question], names: list[str] | None = None,
              progress: Callable[[int, int], None] | None = None, documents: KnowledgeBase | None = None) -> dict:
     """Every column on every question: on the shipped documents (before) and with the four prepared
@@ -141,7 +162,7 @@ def evaluate(playground: Playground, questions: list[Question], names: list[str]
             for answer in playground.ask(question.question, kb, names):
                 text = answer.text.lower()
                 rows.append({"id": question.id, "phase": phase, "backend": answer.backend,
-                             "answer": answer.text or answer.error, "fact_ok": any(s.lower() in text for s in expected),
+                             "answer": answer.text or answer.error, "fact_ok": gives(answer.text, expected),
                              "style_ok": voice.speaks(answer.text), "total_ms": answer.timings.total_ms,
                              "stale": (phase == "after" and question.edited
                                        and any(s.lower() in text for s in question.before)),
@@ -212,8 +233,8 @@ def format_table(result: dict) -> str:
         lines.append(f"{s['phase']:7} {s['backend']:11} {s['answered']:>4}/{s['questions']:<3} "
                      f"{percent(s['fact_accuracy']):>11} {percent(s['style_rate']):>11} "
                      f"{percent(s['stale_rate']):>6} {ms:>10}")
-    lines.append("facts right: answers containing the phase's expected figure; stale: after the edits, answers "
-                 "to edited facts that still give the old figure.")
+    lines.append("facts right: answers whose first figure of the kind asked is the phase's expected one; "
+                 "stale: after the edits, answers to edited facts that still give the old figure.")
     if result.get("measured_on"):
         lines.append(f"measured on: {result['measured_on']}")
     return "\n".join(lines)
