@@ -40,7 +40,7 @@ def _p95(values: list[float]) -> float:
 
 def _crowd(playground: Playground, sessions, tokens: int, runs: int) -> dict:
     """Every session asks at the same moment; the time each waits for its last column."""
-    waits = []
+    waits, failed = [], []
     for _ in range(runs):
         gate, took = threading.Barrier(len(sessions)), [0.0] * len(sessions)
 
@@ -49,14 +49,15 @@ def _crowd(playground: Playground, sessions, tokens: int, runs: int) -> dict:
             started = time.perf_counter()
             answers = playground.ask(*sessions[i], max_new_tokens=tokens, force_tokens=True)
             took[i] = time.perf_counter() - started
-            assert not any(a.error for a in answers), [a.error for a in answers]
+            failed.extend(a.error for a in answers if a.error)  # counted, not hidden: a crowd may time out
         threads = [threading.Thread(target=visit, args=(i,)) for i in range(len(sessions))]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         waits += took
-    return {"p50_s": round(statistics.median(waits), 2), "p95_s": round(_p95(waits), 2)}
+    return {"p50_s": round(statistics.median(waits), 2), "p95_s": round(_p95(waits), 2),
+            "failed_answers": len(failed), "first_failure": failed[0] if failed else None}
 
 
 def measure(playground: Playground, sessions, crowds: tuple[int, ...], tokens: int, runs: int) -> dict:
@@ -92,7 +93,7 @@ def side_by_side(settings: Settings, crowds: tuple[int, ...] = (8, 32), tokens: 
     with tempfile.TemporaryDirectory() as folder:
         process, url = start_server(_port(), Path(folder) / "server.log")
         try:
-            served_settings = settings.with_(server=url)
+            served_settings = settings.with_(server=url, server_timeout=3600)  # a crowd queues for minutes here
             served = Playground(load_engine(served_settings), served_settings)
             result["vllm"] = measure(served, sessions, crowds, tokens, runs)
             theirs = answers(served, sessions[:len(VISITOR_QUESTIONS)])
@@ -121,7 +122,9 @@ def format_table(result: dict) -> str:
             "| crowd of 32: p50 / p95 (p95 ÷ alone) |", "|---|---|---|---|"]
     for name, key in (("in the app's process", "in_process"), ("vLLM (CPU build)", "vllm")):
         r = result[key]
-        cells = [f"{r[c]['p50_s']} / {r[c]['p95_s']} s ({r[c]['p95_over_alone']}×)" for c in ("crowd_8", "crowd_32")]
+        cells = [f"{r[c]['p50_s']} / {r[c]['p95_s']} s ({r[c]['p95_over_alone']}×)"
+                 + (f", {r[c]['failed_answers']} answers failed" if r[c]["failed_answers"] else "")
+                 for c in ("crowd_8", "crowd_32")]
         rows.append(f"| {name} | {r['alone_s']} s | " + " | ".join(cells) + " |")
     same = result["same_words"]
     rows.append(f"\n{same['alike']} of {same['answers']} answers the same word for word ({same['by_column']}).")
