@@ -35,18 +35,24 @@ VISITOR_QUESTIONS = ("How long do I have to return something?", "Is shipping fre
 VISITOR_EDITS = ("refund-window", "free-shipping", "support-hours", "membership-price")  # every other visitor has one
 
 
-def visitors(playground: Playground, store, embedder: Embedder, settings: Settings, count: int = 8,
-             tokens: int = 64, runs: int = 3) -> dict:
-    """`count` sessions asking different questions at the same moment, every other one on documents with
-    an edit applied: the time each waits for its last column (p50, p95), beside one session alone, and
-    whether every answer equals the one that session gets alone."""
-    import threading
+def visitor_sessions(settings: Settings, store, embedder: Embedder, count: int) -> list[tuple[str, KnowledgeBase]]:
+    """count visitors, each with a question of their own, every other one on documents with an edit applied."""
     sessions = []
     for i in range(count):
         kb = KnowledgeBase.create(settings, store, embedder)
         if i % 2:
             kb.apply_edit(get_edit(VISITOR_EDITS[(i // 2) % len(VISITOR_EDITS)]))
         sessions.append((VISITOR_QUESTIONS[i % len(VISITOR_QUESTIONS)], kb))
+    return sessions
+
+
+def visitors(playground: Playground, store, embedder: Embedder, settings: Settings, count: int = 8,
+             tokens: int = 64, runs: int = 3) -> dict:
+    """`count` sessions asking different questions at the same moment, every other one on documents with
+    an edit applied: the time each waits for its last column (p50, p95), beside one session alone, and
+    whether every answer equals the one that session gets alone."""
+    import threading
+    sessions = visitor_sessions(settings, store, embedder, count)
 
     def ask(question, kb):
         return playground.ask(question, kb, max_new_tokens=tokens, force_tokens=True)

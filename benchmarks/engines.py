@@ -14,23 +14,10 @@ import threading
 import time
 from pathlib import Path
 
-from backends.knowledge import KnowledgeBase
 from backends.loading import load_engine, load_knowledge_parts
 from backends.playground import Playground
 from backends.settings import Settings
-from benchmarks.crowd import VISITOR_EDITS, VISITOR_QUESTIONS
-
-
-def _sessions(settings: Settings, store, embedder, count: int) -> list[tuple[str, KnowledgeBase]]:
-    """count visitors, each with a question of their own, every other one on documents with an edit."""
-    from backends.documents.edits import get_edit
-    sessions = []
-    for i in range(count):
-        kb = KnowledgeBase.create(settings, store, embedder)
-        if i % 2:
-            kb.apply_edit(get_edit(VISITOR_EDITS[(i // 2) % len(VISITOR_EDITS)]))
-        sessions.append((VISITOR_QUESTIONS[i % len(VISITOR_QUESTIONS)], kb))
-    return sessions
+from benchmarks.crowd import VISITOR_QUESTIONS, visitor_sessions
 
 
 def _p95(values: list[float]) -> float:
@@ -86,7 +73,7 @@ def side_by_side(settings: Settings, crowds: tuple[int, ...] = (8, 32), tokens: 
     if not (VENV / "bin" / "python").is_file():
         return {"skipped": "vLLM is not installed (make vllm-install)"}
     store, embedder = load_knowledge_parts(settings)
-    sessions = _sessions(settings, store, embedder, max(crowds))
+    sessions = visitor_sessions(settings, store, embedder, max(crowds))
     here = Playground(load_engine(settings), settings)
     result = {"tokens": tokens, "in_process": measure(here, sessions, crowds, tokens, runs)}
     own = answers(here, sessions[:len(VISITOR_QUESTIONS)])

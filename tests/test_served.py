@@ -167,8 +167,9 @@ def test_the_app_in_a_browser_through_the_server_then_the_refund_edit(server, tm
 
 
 def test_the_bench_times_both_engines_on_the_same_visitors(served, engine, settings, knowledge_parts):
-    from benchmarks.engines import _sessions, measure
-    sessions = _sessions(settings, *knowledge_parts, 2)
+    from benchmarks.crowd import visitor_sessions
+    from benchmarks.engines import measure
+    sessions = visitor_sessions(settings, *knowledge_parts, 2)
     served_engine, served_settings = served
     figures = {"in_process": measure(Playground(engine, settings), sessions, (2,), tokens=2, runs=1),
                "vllm": measure(Playground(served_engine, served_settings), sessions, (2,), tokens=2, runs=1)}
