@@ -5,7 +5,7 @@ the shapes real documents take: a question heading with its answer, a plain para
 page, a bullet list, a table. A question, asked in one of several wordings (some sharing no words with
 the passage), gets three passages in the grounded prompt the app sends, the answer's passage in any
 position among passages of the same organisation that hold other figures, often of the same kind.
-The answer is one plain sentence giving the figure as the passage states it. One question in ten is
+The answer is one plain sentence giving the figure as the passage states it. One question in twenty is
 one the passages cannot answer, and its answer says so.
 
 Every example draws its figures afresh, so the same organisation's same passage appears with other
@@ -25,7 +25,7 @@ from ..answers import Source
 from ..builtin import NEUTRAL, grounded_messages
 from ..evaluation.grounding import claims
 
-VERSION = "made-up reading v1"  # recorded in the reader's manifest; change it when the output changes
+VERSION = "made-up reading v2"  # recorded in the reader's manifest; change it when the output changes
 NOT_SAID = "The documents do not say."
 
 # name, kind: the kind picks the nouns its passages use
@@ -269,10 +269,10 @@ FILLERS = ["Ask a member of staff if you have any questions.", "We review these 
 
 
 def _passage(topic: Topic, figures: dict, nouns, org: str, shape: str, rng: random.Random,
-             neighbour: str = "") -> Source:
-    """One section of a page; neighbour, a sentence of another topic with its own figure, shares it."""
+             neighbours: tuple[str, ...] = ()) -> Source:
+    """One section of a page; neighbours, sentences of other topics with their own figures, share it."""
     statement = _fill(topic.statement, nouns, **figures)
-    said = [statement, topic.filler, neighbour, *rng.sample(FILLERS, rng.randrange(3))]
+    said = [statement, topic.filler, *neighbours, *rng.sample(FILLERS, rng.randrange(4))]
     body = " ".join(s for s in said[:1] + rng.sample(said[1:], len(said) - 1) if s)
     text = {"heading": f"## {topic.heading}\n\n{body}",
             "plain": body,
@@ -289,6 +289,13 @@ def _table(topics: list[Topic], figures: list[dict]) -> Source:
     return Source(doc_id="at-a-glance", title="At a glance", version=1, score=0.0, text=text)
 
 
+def _neighbours(count: int, used: list, nouns, rng: random.Random, avoid: frozenset, taken: set) -> tuple:
+    """count sentences of topics not in used, each with its own figures: a real section says several things."""
+    topics = rng.sample([t for t in TOPICS if t not in used], count)
+    return tuple(_fill(t.statement, nouns, **{key: _figure(s.kind, rng, avoid, taken) for s, key in zip(t.slots, "vw")})
+                 for t in topics)
+
+
 def example(rng: random.Random, avoid: frozenset) -> dict:
     """One question, three passages and the answer, as messages in the app's grounded prompt."""
     org, kind = rng.choice(ORGANISATIONS)
@@ -299,7 +306,7 @@ def example(rng: random.Random, avoid: frozenset) -> dict:
     taken: set = set()
     figures = {t.title: {key: _figure(s.kind, rng, avoid, taken) for s, key in zip(t.slots, "vw")}
                for t in [asked, *others]}
-    answerable = rng.random() >= 0.1
+    answerable = rng.random() >= 0.05
     shown = ([asked] if answerable else []) + others[:3 - answerable]
     slot_index = rng.randrange(len(asked.slots))
     slot = asked.slots[slot_index]
@@ -308,14 +315,17 @@ def example(rng: random.Random, avoid: frozenset) -> dict:
         passages += [_passage(t, figures[t.title], nouns, org, "heading", rng) for t in others[1:]]
     else:
         shapes = ["heading", "heading", "plain", "top", "bullets"]
-        passages = [_passage(t, figures[t.title], nouns, org, rng.choice(shapes), rng) for t in shown]
+        passages = [_passage(t, figures[t.title], nouns, org, rng.choice(shapes), rng,
+                             _neighbours(rng.randrange(3), [asked, *others], nouns, rng, avoid, taken))
+                    for t in shown]
         if answerable and rng.random() < 0.4:  # the answer's passage holds another figure of the same kind
             near = next((t for t in TOPICS if t.slots[0].kind == slot.kind and t not in (asked, *others)),
                         rng.choice([t for t in TOPICS if t not in (asked, *others)]))
             fig = {key: _figure(s.kind, rng, avoid, taken) for s, key in zip(near.slots, "vw")}
             shape = rng.choice(["heading", "plain", "top"])
+            more = _neighbours(rng.randrange(2), [asked, *others, near], nouns, rng, avoid, taken)
             passages[0] = _passage(asked, figures[asked.title], nouns, org, shape, rng,
-                                   _fill(near.statement, nouns, **fig))
+                                   (_fill(near.statement, nouns, **fig), *more))
     rng.shuffle(passages)
     question = _fill(rng.choice(slot.questions), nouns)
     answer = _fill(slot.answer, nouns, **figures[asked.title]) if answerable else NOT_SAID
