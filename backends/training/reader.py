@@ -26,7 +26,7 @@ READER = "reader"  # its folder in adapters/
 @dataclass(frozen=True)
 class ReaderConfig:
     examples: int = 800        # made-up questions, each seen once
-    steps: int = 100           # batches of batch_size: about 20 s each in float32 on 2 cores
+    steps: int = 100           # batches of batch_size
     rank: int = 8
     alpha: int = 16
     learning_rate: float = 5e-4

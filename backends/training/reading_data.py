@@ -247,13 +247,18 @@ def larkspur_figures(root: Path) -> frozenset:
     return frozenset(claim.key for text in texts for claim in claims(text))
 
 
-def _figure(kind: str, rng: random.Random, avoid: frozenset, taken: set) -> str:
-    while True:
+class Exhausted(Exception):
+    """Every value of a kind of figure (seven weekdays) is Larkspur's or already taken in this example."""
+
+
+def _figure(kind: str, rng: random.Random, avoid: frozenset, taken: set, tries: int = 200) -> str:
+    for _ in range(tries):
         value = _draw(kind, rng)
         keys = {claim.key for claim in claims(value)}
         if keys and not keys & avoid and not keys & taken:
             taken |= keys
             return value
+    raise Exhausted(kind)
 
 
 def _fill(text: str, nouns: tuple[str, ...], **figures: str) -> str:
@@ -291,9 +296,14 @@ def _table(topics: list[Topic], figures: list[dict]) -> Source:
 
 def _neighbours(count: int, used: list, nouns, rng: random.Random, avoid: frozenset, taken: set) -> tuple:
     """count sentences of topics not in used, each with its own figures: a real section says several things."""
-    topics = rng.sample([t for t in TOPICS if t not in used], count)
-    return tuple(_fill(t.statement, nouns, **{key: _figure(s.kind, rng, avoid, taken) for s, key in zip(t.slots, "vw")})
-                 for t in topics)
+    said = []
+    for topic in rng.sample([t for t in TOPICS if t not in used], count):
+        try:
+            said.append(_fill(topic.statement, nouns,
+                              **{key: _figure(s.kind, rng, avoid, taken) for s, key in zip(topic.slots, "vw")}))
+        except Exhausted:  # no free value of its kind left in this example: the section says one thing less
+            continue
+    return tuple(said)
 
 
 def example(rng: random.Random, avoid: frozenset) -> dict:
@@ -321,11 +331,15 @@ def example(rng: random.Random, avoid: frozenset) -> dict:
         if answerable and rng.random() < 0.4:  # the answer's passage holds another figure of the same kind
             near = next((t for t in TOPICS if t.slots[0].kind == slot.kind and t not in (asked, *others)),
                         rng.choice([t for t in TOPICS if t not in (asked, *others)]))
-            fig = {key: _figure(s.kind, rng, avoid, taken) for s, key in zip(near.slots, "vw")}
-            shape = rng.choice(["heading", "plain", "top"])
-            more = _neighbours(rng.randrange(2), [asked, *others, near], nouns, rng, avoid, taken)
-            passages[0] = _passage(asked, figures[asked.title], nouns, org, shape, rng,
-                                   (_fill(near.statement, nouns, **fig), *more))
+            try:
+                fig = {key: _figure(s.kind, rng, avoid, taken) for s, key in zip(near.slots, "vw")}
+            except Exhausted:
+                fig = None  # every value of its kind taken: the answer's passage keeps the shape drawn above
+            if fig:
+                shape = rng.choice(["heading", "plain", "top"])
+                more = _neighbours(rng.randrange(2), [asked, *others, near], nouns, rng, avoid, taken)
+                passages[0] = _passage(asked, figures[asked.title], nouns, org, shape, rng,
+                                       (_fill(near.statement, nouns, **fig), *more))
     rng.shuffle(passages)
     question = _fill(rng.choice(slot.questions), nouns)
     answer = _fill(slot.answer, nouns, **figures[asked.title]) if answerable else NOT_SAID
