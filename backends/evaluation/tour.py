@@ -127,10 +127,15 @@ def read_scoreboard(summary: list[dict]) -> str:
     before = {b: rate("before", b) for b in WHY if rate("before", b) is not None}
     if not before:
         return ""
-    lead = max(before, key=before.get)
-    said = [f"Before the edits **{lead}** leads on facts ({pct(before[lead])}): {WHY[lead]}."]
+    top = max(before.values())
+    leads = [b for b in before if before[b] == top]  # a tie is said as one, not settled by the columns' order
+    if len(leads) == 1:
+        said = [f"Before the edits **{leads[0]}** leads on facts ({pct(top)}): {WHY[leads[0]]}."]
+    else:
+        said = [f"Before the edits {_list([f'**{b}**' for b in leads])} lead together on facts ({pct(top)}): "
+                + "; ".join(f"{b}: {WHY[b]}" for b in leads) + "."]
     for other in ("RAG", "Fine-tuned"):
-        if other != lead and other in before:
+        if other not in leads and other in before:
             said.append(f"{other} gets {pct(before[other])}: {WHY[other]}.")
     stale = {b: rate("after", b, "stale_rate") for b in WHY if rate("after", b, "stale_rate") is not None}
     if stale:
