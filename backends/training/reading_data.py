@@ -261,6 +261,11 @@ def _figure(kind: str, rng: random.Random, avoid: frozenset, taken: set, tries: 
     raise Exhausted(kind)
 
 
+def _figures(topic: Topic, rng: random.Random, avoid: frozenset, taken: set) -> dict:
+    """A topic's figures, one a slot, keyed v and w as its sentences name them."""
+    return {key: _figure(s.kind, rng, avoid, taken) for s, key in zip(topic.slots, "vw")}
+
+
 def _fill(text: str, nouns: tuple[str, ...], **figures: str) -> str:
     a_item, items, a_service, services = nouns
     words = dict(item=a_item, items=items, a_service=a_service, services=services, Items=items[0].upper() + items[1:],
@@ -299,8 +304,7 @@ def _neighbours(count: int, used: list, nouns, rng: random.Random, avoid: frozen
     said = []
     for topic in rng.sample([t for t in TOPICS if t not in used], count):
         try:
-            said.append(_fill(topic.statement, nouns,
-                              **{key: _figure(s.kind, rng, avoid, taken) for s, key in zip(topic.slots, "vw")}))
+            said.append(_fill(topic.statement, nouns, **_figures(topic, rng, avoid, taken)))
         except Exhausted:  # no free value of its kind left in this example: the section says one thing less
             continue
     return tuple(said)
@@ -314,8 +318,7 @@ def example(rng: random.Random, avoid: frozenset) -> dict:
     # distractors of the same kind of figure first, so the answer is found by meaning, not by its form
     others.sort(key=lambda t: t.slots[0].kind != asked.slots[0].kind or rng.random() < 0.3)
     taken: set = set()
-    figures = {t.title: {key: _figure(s.kind, rng, avoid, taken) for s, key in zip(t.slots, "vw")}
-               for t in [asked, *others]}
+    figures = {t.title: _figures(t, rng, avoid, taken) for t in [asked, *others]}
     answerable = rng.random() >= 0.05
     shown = ([asked] if answerable else []) + others[:3 - answerable]
     slot_index = rng.randrange(len(asked.slots))
@@ -332,10 +335,10 @@ def example(rng: random.Random, avoid: frozenset) -> dict:
             near = next((t for t in TOPICS if t.slots[0].kind == slot.kind and t not in (asked, *others)),
                         rng.choice([t for t in TOPICS if t not in (asked, *others)]))
             try:
-                fig = {key: _figure(s.kind, rng, avoid, taken) for s, key in zip(near.slots, "vw")}
+                fig = _figures(near, rng, avoid, taken)
             except Exhausted:
-                fig = None  # every value of its kind taken: the answer's passage keeps the shape drawn above
-            if fig:
+                pass  # every value of its kind taken: the answer's passage keeps the shape drawn above
+            else:
                 shape = rng.choice(["heading", "plain", "top"])
                 more = _neighbours(rng.randrange(2), [asked, *others, near], nouns, rng, avoid, taken)
                 passages[0] = _passage(asked, figures[asked.title], nouns, org, shape, rng,
