@@ -31,7 +31,8 @@ def _shingles(text: str, n: int = 6) -> set[tuple]:
 def _larkspur_texts() -> list[str]:
     """Larkspur's documents and questions, and the two made-up organisations kept for measuring."""
     texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "sample_corpus").glob("*.md"))]
-    texts += [p.read_text(encoding="utf-8") for p in sorted((ROOT / "training_data").glob("*_organisation/documents/*"))]
+    organisations = sorted((ROOT / "training_data").glob("*_organisation/documents/*"))
+    texts += [p.read_text(encoding="utf-8") for p in organisations]
     for name in ("voice_train.jsonl", "development.jsonl", "heldout.jsonl", "unseen_organisation/questions.jsonl",
                  "development_organisation/questions.jsonl"):
         for line in (ROOT / "training_data" / name).read_text().splitlines():
