@@ -28,7 +28,7 @@ def _shingles(text: str, n: int = 6) -> set[tuple]:
     return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
 
 
-def _larkspur_texts() -> list[str]:
+def _texts_kept_out() -> list[str]:
     """Larkspur's documents and questions, and the two made-up organisations kept for measuring."""
     texts = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "sample_corpus").glob("*.md"))]
     organisations = sorted((ROOT / "training_data").glob("*_organisation/documents/*"))
@@ -48,9 +48,9 @@ def test_the_same_seed_gives_the_same_data_and_another_seed_other_data(rows):
 
 
 def test_nothing_of_larkspur_is_in_it(rows):
-    larkspur = _larkspur_texts()
-    questions = {" ".join(_words(t)) for t in larkspur}
-    taken = set().union(*(_shingles(t) for t in larkspur))
+    kept_out = _texts_kept_out()
+    questions = {" ".join(_words(t)) for t in kept_out}
+    taken = set().union(*(_shingles(t) for t in kept_out))
     figures = larkspur_figures(ROOT)
     for row in rows:
         shown = row["messages"][0]["content"] + "\n" + row["messages"][1]["content"] + "\n" + row["answer"]
