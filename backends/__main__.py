@@ -163,7 +163,8 @@ def _reader(args, settings: Settings) -> int:
     from pathlib import Path
 
     from .training.reader import READER, ReaderConfig, train_reader
-    config = ReaderConfig(examples=args.examples, steps=args.steps, seed=args.seed)  # refuses counts below 1
+    config = ReaderConfig(examples=args.examples, steps=args.steps, rank=args.rank, alpha=2 * args.rank,
+                          seed=args.seed)  # refuses counts below 1
     out = Path(args.out or Path(settings.adapters_dir) / READER)
     started = time.time()
 
@@ -276,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     reader.add_argument("--out", help="adapter folder (default: adapters/reader)")
     reader.add_argument("--examples", type=int, default=reading.examples, help="made-up questions to generate")
     reader.add_argument("--steps", type=int, default=reading.steps, help="training steps of 8 questions")
+    reader.add_argument("--rank", type=int, default=reading.rank,
+                        help="LoRA rank (alpha follows at twice the rank, as in the shipped reader)")
     reader.add_argument("--seed", type=int, default=reading.seed)
     reader.set_defaults(run=_reader)
     vllm = commands.add_parser("vllm", help="serve the base model and the adapters with vLLM (installed by make vllm)")

@@ -42,6 +42,7 @@ def test_bad_input_exits_with_a_message():
                           (("train", "--memory-passes", "0"), "memory passes must be at least 1"),
                           (("train", "--reading-passes", "-1"), "reading passes must be at least 1"),
                           (("train", "--alpha", "0"), "alpha must be at least 1"),
+                          (("reader", "--rank", "0"), "rank must be at least 1"),
                           (("eval", "--record", "--backend", "RAG"), "--record records the whole evaluation")]:
         out = run(*args)
         assert out.returncode == 2 and message in out.stderr, (args, out.stderr)
