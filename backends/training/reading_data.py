@@ -5,8 +5,9 @@ the shapes real documents take: a question heading with its answer, a plain para
 page, a bullet list, a table. A question, asked in one of several wordings (some sharing no words with
 the passage), gets three passages in the grounded prompt the app sends, the answer's passage in any
 position among passages of the same organisation that hold other figures, often of the same kind.
-The answer is one plain sentence giving the figure as the passage states it. One question in twenty is
-one the passages cannot answer, and its answer says so.
+Each set of passages is asked twice, about two of the topics it holds, so only the question tells which
+sentence answers. The answer is one plain sentence giving the figure as the passage states it. One
+question in fifty is one the passages cannot answer, and its answer says so.
 
 Every example draws its figures afresh, so the same organisation's same passage appears with other
 figures elsewhere (knowledge substitution, Longpre et al., 2021): only the passage gives the answer.
