@@ -311,8 +311,8 @@ def _neighbours(count: int, used: list, nouns, rng: random.Random, avoid: frozen
     return tuple(said)
 
 
-def example(rng: random.Random, avoid: frozenset) -> dict:
-    """One question, three passages and the answer, as messages in the app's grounded prompt."""
+def example(rng: random.Random, avoid: frozenset) -> list[dict]:
+    """Three passages asked one or two questions, each with its answer, as messages in the app's grounded prompt."""
     org, kind = rng.choice(ORGANISATIONS)
     nouns = NOUNS[kind]
     asked, *others = rng.sample(TOPICS, 4)
