@@ -95,3 +95,12 @@ def test_many_organisations_topics_and_shapes(rows):
     for shape in ("| What | Figure |", "\n- ", ": ## ", ": # "):
         assert sum(shape in p for p in prompts) > 0.05 * len(rows), shape
     assert len({r["question"] for r in rows}) > 300
+
+
+def test_the_same_passages_are_asked_about_two_topics_so_only_the_question_tells_which_answers(rows):
+    asked = {}
+    for row in rows:
+        asked.setdefault(row["messages"][1]["content"].split("Question:")[0], []).append(row)
+    pairs = [group for group in asked.values() if len(group) == 2]
+    assert sum(map(len, pairs)) > 0.9 * len(rows)
+    assert all(a["topic"] != b["topic"] and a["answer"] != b["answer"] for a, b in pairs)
