@@ -25,6 +25,8 @@ RANGES = {"threads": (0, 256), "chunk_chars": (100, 4000), "top_k": (1, 10), "ke
           "candidates": (1, 10), "max_new_tokens": (1, 1024), "max_question_chars": (1, 100_000),
           "max_upload_mb": (1, 1000), "max_documents": (1, 10_000), "max_session_chars": (1000, 10**9),
           "server_timeout": (1, 3600)}
+# The shipped voice adapter, by the base it was trained on: the reader-merged model, or the untouched one
+SHIPPED_VOICE = {"reader": "larkspur-voice", "": "larkspur-voice-untouched"}
 MAX_PASSAGE_CHARS = 16_000  # top_k × chunk_chars: the passages must leave room in the model's 8k-token context
 
 
@@ -75,17 +77,20 @@ class Settings:
         "Folder holding LoRA adapters, one sub-folder each.",
         "adapters")
     reader: str = _describe(
-        "",
+        "reader",
         "Reader adapter merged into the base model for every column when it loads (`make reader` trains "
-        "adapters/reader on made-up documents only). Empty: the untouched model. See docs/rag-reading.md.")
+        "adapters/reader on made-up documents only). Empty: the untouched model, and the shipped voice trained on "
+        "it (larkspur-voice-untouched). See docs/rag-reading.md.")
     server: str = _describe(
         "",
         "An OpenAI-compatible model server (vLLM: `make vllm`) every column generates through, such as "
         "http://127.0.0.1:8000/v1. Empty: the model runs in the app's own process. See docs/serving.md.")
     server_api_key: str = _describe("", "API key for the model server, where it asks for one.")
     server_timeout: int = _describe(120, "Seconds to wait for the model server's next words before a column gives up.")
-    adapter: str = _describe("larkspur-voice", "Adapter the Fine-tuned column uses.")
-    hybrid_adapter: str = _describe("larkspur-voice", "Adapter the Hybrid column uses.")
+    adapter: str = _describe(
+        "larkspur-voice", "Adapter the Fine-tuned column uses (the shipped voice follows the reader setting).")
+    hybrid_adapter: str = _describe(
+        "larkspur-voice", "Adapter the Hybrid column uses (the shipped voice follows the reader setting).")
     corpus_dir: str = _describe(str(ROOT / "sample_corpus"), "Folder of Markdown documents to index.", "sample_corpus")
     collection: str = _describe(
         "",
@@ -165,6 +170,9 @@ class Settings:
             raise ValueError(f"Setting dtype must be auto, float32 or bfloat16, got {self.dtype!r}")
         if self.decoding not in ("full", "4bit"):
             raise ValueError(f"Setting decoding must be full or 4bit, got {self.decoding!r}")
+        for name in ("adapter", "hybrid_adapter"):  # the shipped voice comes trained on each shipped base
+            if getattr(self, name) in SHIPPED_VOICE.values() and self.reader in SHIPPED_VOICE:
+                object.__setattr__(self, name, SHIPPED_VOICE[self.reader])
         for name in ("model", "embedder"):
             value = getattr(self, name).strip()
             if looks_like_a_path(value) and not Path(value).expanduser().exists():
@@ -184,6 +192,15 @@ class Settings:
         if not 0 <= alpha <= 5:
             raise ValueError(f"Setting contrast must be a number from 0 to 5 or adaptive, got {self.contrast!r}")
         return alpha
+
+    @property
+    def reader_folder(self) -> Path | None:
+        """The reader's folder: a path as given, else a name in the adapters folder, else the shipped one by that
+        name (so an adapters folder of one's own still gets the shipped reader)."""
+        if not self.reader.strip():
+            return None
+        path = Path(self.adapters_dir) / Path(self.reader.strip()).expanduser()
+        return path if looks_like_a_path(self.reader) or path.is_dir() else ROOT / "adapters" / self.reader.strip()
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)

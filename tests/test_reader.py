@@ -8,8 +8,10 @@ import pytest
 import torch
 from conftest import ROOT
 
+from backends import Settings
 from backends.model.adapters import check_adapter
 from backends.model.engine import Engine
+from backends.model.reader import reader_source
 from backends.model.weights import WeightsUnavailable, load_generator, resolve_generator
 from backends.training.reader import READER, ReaderConfig, train_reader
 from backends.training.reading_data import VERSION
@@ -18,16 +20,16 @@ from backends.training.reading_data import VERSION
 @pytest.fixture(scope="module")
 def tiny_reader(settings, tmp_path_factory):
     """A reader of one step, trained by the real recipe into a folder of its own beside a copy of the
-    shipped voice adapter (which was trained on the untouched model)."""
+    shipped voice adapter trained on the untouched model, under the name the reader's columns ask for."""
     folder = tmp_path_factory.mktemp("adapters")
-    shutil.copytree(ROOT / "adapters" / "larkspur-voice", folder / "larkspur-voice")
+    shutil.copytree(ROOT / "adapters" / "larkspur-voice-untouched", folder / "larkspur-voice")
     manifest = train_reader(settings, folder / READER, ReaderConfig(examples=8, steps=1))
     return folder, manifest
 
 
 def test_make_reader_writes_an_adapter_and_a_manifest_of_what_it_learned(tiny_reader, settings):
     folder, manifest = tiny_reader
-    base = resolve_generator(settings)
+    base = resolve_generator(settings.with_(reader=""))
     assert check_adapter(folder / READER, base.fingerprint).name == READER
     assert manifest["generator_version"] == VERSION and len(manifest["data_hash"]) == 16
     assert manifest["hyperparameters"]["steps"] == 1 and manifest["loss_curve"]
@@ -38,7 +40,7 @@ def test_make_reader_writes_an_adapter_and_a_manifest_of_what_it_learned(tiny_re
 def test_the_reader_setting_merges_it_into_every_column_and_names_the_merged_model(tiny_reader, settings):
     folder, _ = tiny_reader
     read = settings.with_(adapters_dir=str(folder), reader=READER)
-    plain_model, _, plain = load_generator(settings)
+    plain_model, _, plain = load_generator(settings.with_(reader=""))
     model, _, source = load_generator(read)
     assert source.fingerprint.startswith(plain.fingerprint + "+reader:") and "made-up documents" in source.label
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, plain_model.state_dict()[k])]
@@ -51,7 +53,7 @@ def test_the_reader_setting_merges_it_into_every_column_and_names_the_merged_mod
 
 def test_a_missing_reader_is_one_line_naming_make_reader(settings, tmp_path):
     with pytest.raises(WeightsUnavailable, match="make reader") as caught:
-        load_generator(settings.with_(adapters_dir=str(tmp_path), reader=READER))
+        load_generator(settings.with_(adapters_dir=str(tmp_path), reader=str(tmp_path / READER)))
     assert "\n" not in str(caught.value)
 
 
@@ -66,5 +68,19 @@ def test_the_reader_decodes_with_4bit_weights_too(tiny_reader, settings, tmp_pat
 
 
 def test_the_shipped_reader_fits_the_packaged_model(settings):
-    info = check_adapter(ROOT / "adapters" / READER, resolve_generator(settings).fingerprint)
+    info = check_adapter(ROOT / "adapters" / READER, resolve_generator(settings.with_(reader="")).fingerprint)
     assert "Larkspur" not in json.dumps(info.manifest["data"]).replace("none of them Larkspur's", "")
+
+
+def test_the_reader_is_on_by_default_and_one_setting_turns_it_off_with_its_voice(settings):
+    """The untouched model gets the shipped voice trained on it; each shipped voice fits its own base."""
+    on, off = Settings.load(env={}), Settings.load(env={"PLAYGROUND_READER": ""})
+    assert on.reader == READER and on.adapter == on.hybrid_adapter == "larkspur-voice"
+    assert off.adapter == off.hybrid_adapter == "larkspur-voice-untouched"
+    for chosen in (on, off):
+        fingerprint = resolve_generator(chosen).fingerprint
+        if chosen.reader:
+            fingerprint = reader_source(resolve_generator(chosen), chosen.reader_folder).fingerprint
+        assert check_adapter(ROOT / "adapters" / chosen.adapter, fingerprint).name == chosen.adapter
+    own = Settings.load(env={"PLAYGROUND_READER": "", "PLAYGROUND_ADAPTER": "oakridge-voice"})
+    assert own.adapter == "oakridge-voice"  # an adapter of one's own is left as it is

@@ -100,10 +100,10 @@ def test_an_adapter_of_another_base_model_is_refused_naming_both(served, tmp_pat
 
 
 def test_a_server_of_another_model_is_named_in_every_column(server, settings, kb):
-    # the app set to the reader-merged model, the server serving the untouched one
-    wanting = settings.with_(server=server["url"], reader="reader")
+    # the app set to the untouched model, the server serving the reader-merged one (the default)
+    wanting = settings.with_(server=server["url"], reader="")
     engine = ServedEngine.load(wanting)
-    assert "smollm2-135m-instruct" in engine.problem and "+reader:" in engine.problem
+    assert "smollm2-135m-instruct-reader" in engine.problem and "gguf:" in engine.problem
     for answer in Playground(engine, wanting).ask(REFUND_QUESTION, kb):
         assert not answer.text and "serves" in answer.error, (answer.backend, answer.error)
 

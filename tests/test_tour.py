@@ -133,7 +133,8 @@ def test_the_scoreboard_narration_says_who_leads_and_why_from_its_own_numbers():
     import json
 
     from backends.evaluation.tour import read_scoreboard
-    summary = json.loads((ROOT / "adapters" / "larkspur-voice" / "manifest.json").read_text())["evaluation"]["summary"]
+    summary = json.loads((ROOT / "adapters" / "larkspur-voice-untouched" / "manifest.json").read_text())[
+        "evaluation"]["summary"]  # a recorded evaluation whose figures this test knows
     said = read_scoreboard(summary)
     assert said.startswith("Before the edits **Fine-tuned** and **Hybrid** lead together on facts (78%): "
                            "Fine-tuned: its adapter memorised the very facts")  # as recorded: a tie, said as one

@@ -35,7 +35,7 @@ def served_source(settings: Settings) -> ModelSource:
     source = resolve_generator(settings)
     if settings.reader:
         from .reader import reader_source
-        source = reader_source(source, Path(settings.adapters_dir) / settings.reader)
+        source = reader_source(source, settings.reader_folder)
     return source
 
 

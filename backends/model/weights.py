@@ -320,7 +320,7 @@ def load_generator(settings: Settings, progress: Progress | None = None):
         from .reader import merge_reader
         progress(f"Merging the reader {settings.reader} into the weights", None)
         four_bits = Path(settings.cache_dir) if settings.decoding == "4bit" else None
-        model, source = merge_reader(model, source, Path(settings.adapters_dir) / settings.reader, four_bits)
+        model, source = merge_reader(model, source, settings.reader_folder, four_bits)
         for parameter in model.parameters():  # as from_pretrained(dtype=...) casts: the rotary frequencies stay
             parameter.data = parameter.data.to(wanted)
     tokenizer.padding_side = "left"  # batched generation appends after the prompt

@@ -141,8 +141,8 @@ def adapter_name(text: str) -> str:
     name = re.sub(r"[^a-z0-9-]+", "-", text.strip().lower()).strip("-")[:40]
     if not name:
         raise ValueError("Give the adapter a name: letters, digits and dashes.")
-    if name == SHIPPED:
-        raise ValueError(f"{SHIPPED} is the shipped adapter; give yours another name.")
+    if name in SHIPPED:
+        raise ValueError(f"{name} is the shipped adapter; give yours another name.")
     return name
 
 

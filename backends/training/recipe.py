@@ -38,7 +38,7 @@ from ..documents.corpus import Corpus
 from ..model.adapters import MANIFEST_FORMAT
 from ..model.weights import BASE_MODEL_ID, load_generator
 from ..registry import get_backend
-from ..settings import ROOT, Settings
+from ..settings import ROOT, SHIPPED_VOICE, Settings
 
 DATA_DIR = ROOT / "training_data"
 
@@ -231,13 +231,14 @@ class Cancelled(Exception):
     """Training was stopped on request; nothing was written."""
 
 
-SHIPPED = "larkspur-voice"  # the adapter in the repository: retrained only from the shipped answers (make adapter)
+# the adapters in the repository, one per shipped base: retrained only from the shipped answers (make adapter)
+SHIPPED = tuple(SHIPPED_VOICE.values())
 
 
 def check_out_dir(out_dir: Path, own_data: bool) -> None:
     """Refuses, before anything loads, a folder a finished run would wrongly replace: the shipped
     adapter when the data is a user's own, a file, or a folder of files that are not an adapter."""
-    if own_data and out_dir.resolve() == (ROOT / "adapters" / SHIPPED).resolve():
+    if own_data and out_dir.resolve() in [(ROOT / "adapters" / name).resolve() for name in SHIPPED]:
         raise ValueError(f"{out_dir} is the shipped adapter; train your own data into another folder.")
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir} is a file; give a folder for the adapter.")
