@@ -26,6 +26,8 @@ def test_the_playground_shows_four_columns_and_which_model_each_uses(app):
     assert [h.value for h in app.subheader] == ["Base", "RAG", "Fine-tuned", "Hybrid"]
     captions = " ".join(c.value for c in app.caption)
     assert "SmolLM2-135M-Instruct" in captions and "adapter **larkspur-voice**" in captions
+    # the base every column shares, said in one plain sentence (the reader, on by default)
+    assert "taught to answer from passages on made-up documents; it has never seen Larkspur's" in captions
     # RAG's grounded candidates, said where they are on: RAG's column only, not Hybrid's (an adapter's)
     assert captions.count("writes 2 answers, from its best 3 and 1 passages") == 1
 
