@@ -84,3 +84,16 @@ def test_the_reader_is_on_by_default_and_one_setting_turns_it_off_with_its_voice
         assert check_adapter(ROOT / "adapters" / chosen.adapter, fingerprint).name == chosen.adapter
     own = Settings.load(env={"PLAYGROUND_READER": "", "PLAYGROUND_ADAPTER": "oakridge-voice"})
     assert own.adapter == "oakridge-voice"  # an adapter of one's own is left as it is
+
+
+def test_the_merged_model_is_cached_so_a_later_start_loads_it_without_merging(tiny_reader, settings, tmp_path):
+    folder, _ = tiny_reader
+    read = settings.with_(adapters_dir=str(folder), reader=READER, cache_dir=str(tmp_path))
+    steps: list[str] = []
+    first, _, source = load_generator(read, lambda step, _: steps.append(step))
+    assert any(s.startswith("Merging the reader") for s in steps)
+    assert list(tmp_path.glob("*+reader-*/model.safetensors"))
+    steps.clear()
+    again, _, cached = load_generator(read, lambda step, _: steps.append(step))
+    assert not any(s.startswith("Merging") for s in steps) and cached == source
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in first.state_dict().items())

@@ -9,13 +9,10 @@ project's torch: "operator torchvision::nms does not exist"); its api_server mod
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,19 +35,10 @@ def served_folder(settings: Settings, progress: Progress | None = None) -> tuple
     name = "smollm2-135m-instruct" + ("-reader" if settings.reader else "")
     if (folder / "config.json").is_file() and _whole_safetensors(folder / "model.safetensors"):
         return str(folder), name
-    model, tokenizer, loaded = load_generator(settings.with_(dtype="float32"), progress)  # writes the GGUF's copy
-    if not settings.reader:
-        if not (folder / "config.json").is_file():
-            raise WeightsUnavailable(f"The model's copy could not be written into {settings.cache_dir}; make the cache "
-                                     "folder writable (the cache_dir setting)")
-        return str(folder), name
-    progress("Writing the model with the reader merged, for the server", None)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".writing-"))
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "manifest.json").write_text(json.dumps({"fingerprint": loaded.fingerprint, "label": loaded.label}, indent=2))
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
+    load_generator(settings.with_(dtype="float32"), progress)  # writes the GGUF's copy, or the merged one
+    if not (folder / "config.json").is_file():
+        raise WeightsUnavailable(f"The model's copy could not be written into {settings.cache_dir}; make the cache "
+                                 "folder writable (the cache_dir setting)")
     return str(folder), name
 
 

@@ -294,6 +294,13 @@ def load_generator(settings: Settings, progress: Progress | None = None):
     wanted, dtype = dtype, (torch.float32 if settings.reader else dtype)  # the reader merges into float32 weights
     progress("Finding the model's weights", None)
     source = resolve_generator(settings, progress)
+    merged = _merged_copy(settings, source)
+    if merged is not None:  # the reader merged at an earlier start: loaded as one model, at no cost
+        folder, source = merged
+        progress(f"Loading {source.label}", None)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=wanted)
+        return _ready(model, tokenizer), tokenizer, source
     progress(f"Loading {source.label}", None)
     if source.gguf_file:
         clear_abandoned_writes(Path(settings.cache_dir), ".writing-*")
@@ -321,12 +328,30 @@ def load_generator(settings: Settings, progress: Progress | None = None):
         progress(f"Merging the reader {settings.reader} into the weights", None)
         four_bits = Path(settings.cache_dir) if settings.decoding == "4bit" else None
         model, source = merge_reader(model, source, settings.reader_folder, four_bits)
+        _write_cache(model, tokenizer, source, Path(settings.cache_dir))  # the next start loads it merged
         for parameter in model.parameters():  # as from_pretrained(dtype=...) casts: the rotary frequencies stay
             parameter.data = parameter.data.to(wanted)
+    return _ready(model, tokenizer), tokenizer, source
+
+
+def _ready(model, tokenizer):
     tokenizer.padding_side = "left"  # batched generation appends after the prompt
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return model.eval(), tokenizer, source
+    return model.eval()
+
+
+def _merged_copy(settings: Settings, source: ModelSource) -> tuple[Path, ModelSource] | None:
+    """The cached copy of the model with the reader merged, written at an earlier start, and its source;
+    None where there is none yet (or decoding = 4bit lacks its rounded projections): then it is merged."""
+    if not settings.reader or not (settings.reader_folder / "adapter_model.safetensors").is_file():
+        return None  # no reader, or a missing one: merge_reader says what is wrong
+    from .reader import reader_source
+    merged = reader_source(source, settings.reader_folder)
+    folder = _cached_copy(merged, Path(settings.cache_dir))
+    if folder is None or (settings.decoding == "4bit" and full_precision_file(settings, merged) is None):
+        return None
+    return folder, merged
 
 
 def full_precision_file(settings: Settings, source: ModelSource) -> Path | None:
