@@ -150,27 +150,27 @@ def test_a_truncated_cached_model_is_found_out_and_rebuilt_not_failed_on(tmp_pat
     import torch
     from safetensors.torch import save_file
 
-    from backends.model.weights import CACHE_FORMAT, ModelSource, _cached_copy, cache_name
+    from backends.model.weights import CACHE_FORMAT, ModelSource, cache_name, cached_copy
     source = ModelSource("somewhere", "a model", "gguf:0123456789abcdef", "model.gguf")
     folder = tmp_path / cache_name(source.fingerprint)
     folder.mkdir()
     (folder / "manifest.json").write_text(json.dumps({"format": CACHE_FORMAT, "fingerprint": source.fingerprint}))
     save_file({"w": torch.ones(64, 64)}, folder / "model.safetensors")
     (folder / "tokenizer.json").write_text('{"version": "1.0", "model": {"type": "BPE"}}')
-    assert _cached_copy(source, tmp_path) == folder  # whole: used
+    assert cached_copy(source, tmp_path) == folder  # whole: used
     (folder / "tokenizer.json").write_text('{"version": "1.0", "mod')  # cut short by a kill
-    assert _cached_copy(source, tmp_path) is None and not folder.exists()  # rebuilt like the weights
+    assert cached_copy(source, tmp_path) is None and not folder.exists()  # rebuilt like the weights
     folder.mkdir()
     (folder / "manifest.json").write_text(json.dumps({"format": CACHE_FORMAT, "fingerprint": source.fingerprint}))
     save_file({"w": torch.ones(64, 64)}, folder / "model.safetensors")
     (folder / "tokenizer.json").write_text('{"version": "1.0", "model": {"type": "BPE"}}')
     data = (folder / "model.safetensors").read_bytes()
     (folder / "model.safetensors").write_bytes(data[: len(data) // 2])  # a disk that filled up mid-write
-    assert _cached_copy(source, tmp_path) is None and not folder.exists()  # so the next start converts afresh
+    assert cached_copy(source, tmp_path) is None and not folder.exists()  # so the next start converts afresh
     folder.mkdir()
     (folder / "manifest.json").write_text(json.dumps({"format": CACHE_FORMAT, "fingerprint": source.fingerprint}))
     (folder / "model.safetensors").write_bytes(b"\xff" * 21 + data[21:])  # its header's length damaged: exabytes
-    assert _cached_copy(source, tmp_path) is None and not folder.exists()  # refused, not read into memory
+    assert cached_copy(source, tmp_path) is None and not folder.exists()  # refused, not read into memory
 
 
 def test_an_adapter_of_another_shape_is_refused_in_a_line_or_two(engine, tmp_path):

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from ..settings import ROOT, Settings
-from .weights import Progress, WeightsUnavailable, _whole_safetensors, cache_name, load_generator, quiet, resolve_dtype
+from .weights import Progress, WeightsUnavailable, cached_copy, load_generator, quiet, resolve_dtype
 
 VENV = ROOT / ".venv-vllm"
 PORT = 8000
@@ -31,12 +31,13 @@ def served_folder(settings: Settings, progress: Progress | None = None) -> tuple
     source = served_source(settings)
     if not source.gguf_file and not settings.reader:
         return source.location, Path(source.location).name.lower()  # a folder or hub id vLLM reads itself
-    folder = Path(settings.cache_dir) / cache_name(source.fingerprint)
     name = "smollm2-135m-instruct" + ("-reader" if settings.reader else "")
-    if (folder / "config.json").is_file() and _whole_safetensors(folder / "model.safetensors"):
+    folder = cached_copy(source, Path(settings.cache_dir))
+    if folder is not None:
         return str(folder), name
     load_generator(settings.with_(dtype="float32"), progress)  # writes the GGUF's copy, or the merged one
-    if not (folder / "config.json").is_file():
+    folder = cached_copy(source, Path(settings.cache_dir))
+    if folder is None:
         raise WeightsUnavailable(f"The model's copy could not be written into {settings.cache_dir}; make the cache "
                                  "folder writable (the cache_dir setting)")
     return str(folder), name

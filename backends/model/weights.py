@@ -169,7 +169,8 @@ def four_bit_file(cache_dir: Path, fingerprint: str) -> Path:
     return cache_dir / f"{cache_name(fingerprint)}.4bit.safetensors"
 
 
-def _cached_copy(source: ModelSource, cache_dir: Path) -> Path | None:
+def cached_copy(source: ModelSource, cache_dir: Path) -> Path | None:
+    """The cache folder's whole copy of source's weights, or None (a damaged or stale one is removed)."""
     folder = cache_dir / cache_name(source.fingerprint)
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
@@ -304,13 +305,13 @@ def load_generator(settings: Settings, progress: Progress | None = None):
     progress(f"Loading {source.label}", None)
     if source.gguf_file:
         clear_abandoned_writes(Path(settings.cache_dir), ".writing-*")
-        cached = _cached_copy(source, Path(settings.cache_dir))
+        cached = cached_copy(source, Path(settings.cache_dir))
         if cached is None:
             progress("Converting the GGUF into a cached copy (the first start only: about 20 s)", None)
             tokenizer = AutoTokenizer.from_pretrained(source.location, gguf_file=source.gguf_file)
             model = AutoModelForCausalLM.from_pretrained(source.location, gguf_file=source.gguf_file)
             _write_cache(model, tokenizer, source, Path(settings.cache_dir))
-            cached = _cached_copy(source, Path(settings.cache_dir))
+            cached = cached_copy(source, Path(settings.cache_dir))
             if cached is None:  # a read-only cache: cast the weights only, as from_pretrained(dtype=...) does;
                 for parameter in model.parameters():  # model.to(dtype) would also round the rotary
                     parameter.data = parameter.data.to(dtype)  # frequencies, and every answer would change
@@ -348,7 +349,7 @@ def _merged_copy(settings: Settings, source: ModelSource) -> tuple[Path, ModelSo
         return None  # no reader, or a missing one: merge_reader says what is wrong
     from .reader import reader_source
     merged = reader_source(source, settings.reader_folder)
-    folder = _cached_copy(merged, Path(settings.cache_dir))
+    folder = cached_copy(merged, Path(settings.cache_dir))
     if folder is None or (settings.decoding == "4bit" and full_precision_file(settings, merged) is None):
         return None
     return folder, merged
@@ -362,7 +363,7 @@ def full_precision_file(settings: Settings, source: ModelSource) -> Path | None:
         return path if _whole_safetensors(path) else None
     if not source.gguf_file:
         return None
-    cached = _cached_copy(source, Path(settings.cache_dir))
+    cached = cached_copy(source, Path(settings.cache_dir))
     return cached / "model.safetensors" if cached else None
 
 
