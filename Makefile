@@ -51,6 +51,7 @@ $(VENV)/.llama: $(STAMP)
 
 bench: setup $(VENV)/.llama
 	$(PY) -m benchmarks.bench
+	$(PY) -m benchmarks.reader_cost
 
 clean:
 	rm -rf $(VENV) .pytest_cache

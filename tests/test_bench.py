@@ -33,3 +33,16 @@ def test_bench_json_reports_every_figure():
     assert upload["pages"] == 12 and upload["chunks"] > 12 and upload["error"] is None and upload["s"] > 0
     table = format_bench(result)  # the table `make bench` prints
     assert "four/single" in table and "llama_cpp_s" in table and "rag_length" in table
+
+
+def test_reader_cost_reports_both_models_side_by_side():
+    """`make bench`'s second part: the reader merged against the untouched model, the same answers timed in turn."""
+    out = subprocess.run([sys.executable, "-m", "benchmarks.reader_cost", "--tokens", "2", "--runs", "1", "--no-starts",
+                          "--json"], cwd=ROOT, capture_output=True, text=True, timeout=900, env=dict(os.environ))
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout)
+    for question in ("base_length", "rag_length"):
+        for columns in ("four_way", "single"):
+            figures = result["questions"][question][columns]
+            assert figures["reader_s"] > 0 and figures["untouched_s"] > 0 and figures["ratio"] > 0
+    assert "cold_start_s" not in result
