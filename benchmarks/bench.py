@@ -58,10 +58,10 @@ def _interleaved(runs: int, works: dict) -> dict[str, list[float]]:
     return times
 
 
-def _start_once(settings: Settings, cache_dir: str) -> float:
+def _start_once(settings: Settings, cache_dir: str, **variables: str) -> float:
     """A fresh process from start to its first answer ready (printed), as a user's first question
-    after `make run`."""
-    env = {**os.environ, "PLAYGROUND_CACHE_DIR": cache_dir, "PLAYGROUND_MAX_NEW_TOKENS": "8"}
+    after `make run`; `variables` are further PLAYGROUND_ settings for it."""
+    env = {**os.environ, "PLAYGROUND_CACHE_DIR": cache_dir, "PLAYGROUND_MAX_NEW_TOKENS": "8", **variables}
     return cloud.time_to_answers(["-m", "backends", "ask", QUESTIONS["base_length"]], env)
 
 

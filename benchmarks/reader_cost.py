@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -34,7 +33,7 @@ def reader_cost(settings: Settings, tokens: int = 128, runs: int = 3, starts: bo
         times: dict[tuple[str, str], list[float]] = {}
         for playground in playgrounds.values():  # the warm-up
             playground.ask(question, kb, asks["four_way"], max_new_tokens=tokens, force_tokens=True)
-        for run in range(runs):
+        for run in range(runs):  # not bench._interleaved: which model goes first alternates, for a two-way ratio
             order = list(playgrounds.items())
             for tag, playground in (order if run % 2 == 0 else order[::-1]):
                 for what, names in asks.items():
@@ -55,17 +54,9 @@ def reader_cost(settings: Settings, tokens: int = 128, runs: int = 3, starts: bo
 def _cold_starts(models: dict[str, Settings], runs: int) -> dict:
     """Median seconds from a fresh process to its first answer, each model's cached weights already written."""
     seconds: dict[str, list[float]] = {tag: [] for tag in models}
-    saved = os.environ.get("PLAYGROUND_READER")
-    try:
-        for run in range(runs):
-            for tag in (list(models) if run % 2 == 0 else list(models)[::-1]):
-                os.environ["PLAYGROUND_READER"] = models[tag].reader
-                seconds[tag].append(_start_once(models[tag], models[tag].cache_dir))
-    finally:
-        if saved is None:
-            os.environ.pop("PLAYGROUND_READER", None)
-        else:
-            os.environ["PLAYGROUND_READER"] = saved
+    for run in range(runs):
+        for tag in (list(models) if run % 2 == 0 else list(models)[::-1]):
+            seconds[tag].append(_start_once(models[tag], models[tag].cache_dir, PLAYGROUND_READER=models[tag].reader))
     return {tag: round(statistics.median(s), 2) for tag, s in seconds.items()}
 
 
