@@ -245,6 +245,8 @@ def test_your_own_questions_are_scored_on_the_evaluation_page_and_a_bad_file_is_
     assert not app.exception and not app.error
     table = app.dataframe[-2].value  # the summary of your questions, then every answer
     assert list(table["phase"]) == ["now"] * 4 and list(table["questions"]) == [1] * 4
+    held = table.set_index("backend")["found_rate"]  # "passages held it": the return window was retrieved
+    assert held["RAG"] == 1.0 and held["Hybrid"] == 1.0 and held[["Base", "Fine-tuned"]].isna().all()
     assert any(c.value.startswith("Not measured here: a stale answer keeps a fact's old figure after an edit")
                for c in app.caption)  # not "no edits in this run", whatever edits the session holds
 

@@ -59,6 +59,20 @@ def test_a_right_figure_counts_only_as_the_answer_and_a_wrong_one_never():
     assert gives("Clearance items are final sale.", ["final sale"])  # no figure: matched as text
 
 
+def test_held_means_the_text_the_model_was_shown_holds_the_answer():
+    """Whether a grounded miss is the model's reading or retrieval's: the passages held the answer when an
+    expected string is in them, other figures first or not; where the prompt quoted highlights, in those."""
+    from backends.answers import Source
+    from backends.evaluation.scoreboard import held
+    returns = Source("returns", "Returns", 1, 0.9, "## Returns\n\nYou have 30 days to return gear. Refunds take "
+                                                  "5 business days.")
+    assert held([returns], ["30 days"]) and held([returns], ["5 business"])
+    assert not held([returns], ["14 days"])
+    assert held([Source("x", "X", 1, 0.9, "Reception is open from 8am to 8pm.")], ["8pm"])  # not its first figure
+    quoted = Source("returns", "Returns", 1, 0.9, returns.text, highlights=("Refunds take 5 business days.",))
+    assert not held([quoted], ["30 days"]) and held([quoted], ["5 business"])  # the model saw only the highlight
+
+
 def test_eval_json_has_rows_and_summary_per_phase_and_backend(tmp_path):
     path = write(tmp_path, GOOD)
     out = subprocess.run([sys.executable, "-m", "backends", "eval", "--questions", str(path), "--backend", "RAG",
@@ -68,9 +82,18 @@ def test_eval_json_has_rows_and_summary_per_phase_and_backend(tmp_path):
     result = json.loads(out.stdout)
     assert [(r["phase"], r["backend"]) for r in result["rows"]] == [
         ("before", "RAG"), ("before", "Base"), ("after", "RAG"), ("after", "Base")]
-    assert set(result["rows"][0]) == {"id", "phase", "backend", "answer", "fact_ok", "style_ok", "total_ms"}
+    assert set(result["rows"][0]) == {"id", "phase", "backend", "answer", "fact_ok", "found", "style_ok", "total_ms"}
     assert {"phase", "backend", "fact_accuracy", "style_rate", "median_total_ms"} <= set(result["summary"][0])
     rag_before, rag_after = result["rows"][0], result["rows"][2]
+    # retrieval finds the return window before and after the edit; only a grounded column is asked whether it did
+    assert [r["found"] for r in result["rows"]] == [True, None, True, None]
+    rag, base = result["summary"][0], result["summary"][1]
+    assert rag["found_rate"] == 1.0 and rag["right_when_found"] == rag["fact_accuracy"]
+    assert base["found_rate"] is None and base["right_when_found"] is None
+    assert "right when held" in subprocess.run(
+        [sys.executable, "-c", "import json, sys; from backends.evaluation import format_table; "
+         "print(format_table(json.load(sys.stdin)))"], cwd=ROOT, input=out.stdout, capture_output=True, text=True,
+        check=True).stdout
     assert rag_before["fact_ok"] == gives(rag_before["answer"], ["30"])
     assert rag_after["fact_ok"] == gives(rag_after["answer"], ["14"])
     assert result["reading"]["candidates"] == 2 and result["reading"]["max_new_tokens"] == 32  # what shaped the answers

@@ -133,6 +133,16 @@ def gives(answer: str, expected: list[str]) -> bool:
     return first is None or first in wanted
 
 
+def held(sources, expected: list[str]) -> bool:
+    """Whether the passages an answer was written from held the answer: one of the expected strings is in
+    their text (in their highlights, where the prompt quoted only those). A grounded miss where they did
+    is the model's reading; where they did not, retrieval's. Unlike gives, a passage may state other
+    figures first: "8am to 8pm" holds the closing time."""
+    quoted = any(s.highlights for s in sources)
+    text = " ".join(x for s in sources for x in (s.highlights if quoted else (s.text,))).lower()
+    return any(e.lower() in text for e in expected)
+
+
 def _kind(key: tuple) -> tuple:
     """A claim's kind of figure: durations and measures by family (days, minutes, metres), others by kind."""
     kind, value = key
@@ -164,13 +174,15 @@ def evaluate(playground: Playground, questions: list[Question], names: list[str]
                 rows.append({"id": question.id, "phase": phase, "backend": answer.backend,
                              "answer": answer.text or answer.error, "fact_ok": gives(answer.text, expected),
                              "style_ok": voice.speaks(answer.text), "total_ms": answer.timings.total_ms,
+                             "found": (held(answer.sources, expected) if get_backend(answer.backend).uses_retrieval
+                                       and not answer.error else None),
                              "stale": (phase == "after" and question.edited
                                        and any(s.lower() in text for s in question.before)),
                              "edited_fact": question.edited, "error": bool(answer.error)})
             done += 1
             if progress:
                 progress(done, total)
-    return {"rows": [{k: r[k] for k in ("id", "phase", "backend", "answer", "fact_ok", "style_ok", "total_ms")}
+    return {"rows": [{k: r[k] for k in ("id", "phase", "backend", "answer", "fact_ok", "found", "style_ok", "total_ms")}
                      for r in rows], "summary": _summary(rows, names),
             "measured_on": f"{cpu_name()}, {playground.engine.label}", "reading": reading_settings(settings),
             "voice": [voice.greeting, voice.sign_off]}
@@ -214,9 +226,13 @@ def _summary(rows: list[dict], names: list[str]) -> list[dict]:
             mine = [r for r in rows if r["phase"] == phase and r["backend"] == name]
             answered = [r for r in mine if not r["error"]]
             edited = [r for r in answered if r["edited_fact"]]
+            grounded = [r for r in answered if r["found"] is not None]
+            found = [r for r in grounded if r["found"]]
             summary.append({
                 "phase": phase, "backend": name, "questions": len(mine), "answered": len(answered),
                 "fact_accuracy": share([r for r in answered if r["fact_ok"]], answered),
+                "found_rate": share(found, grounded),  # the passages held the answer (RAG, Hybrid)
+                "right_when_found": share([r for r in found if r["fact_ok"]], found),
                 "style_rate": share([r for r in answered if r["style_ok"]], answered),
                 "median_total_ms": round(statistics.median(r["total_ms"] for r in answered), 1) if answered else None,
                 "stale_rate": share([r for r in edited if r["stale"]], edited) if phase == "after" else None,
@@ -226,15 +242,18 @@ def _summary(rows: list[dict], names: list[str]) -> list[dict]:
 
 def format_table(result: dict) -> str:
     percent = lambda v: "—" if v is None else f"{v:.0%}"  # noqa: E731
-    lines = [f"{'phase':7} {'backend':11} {'answered':>8} {'facts right':>11} {'brand voice':>11} "
-             f"{'stale':>6} {'median ms':>10}"]
+    lines = [f"{'phase':7} {'backend':11} {'answered':>8} {'facts right':>11} {'held it':>7} {'right when held':>15} "
+             f"{'brand voice':>11} {'stale':>6} {'median ms':>10}"]
     for s in result["summary"]:
         ms = "—" if s["median_total_ms"] is None else f"{s['median_total_ms']:.0f}"
         lines.append(f"{s['phase']:7} {s['backend']:11} {s['answered']:>4}/{s['questions']:<3} "
-                     f"{percent(s['fact_accuracy']):>11} {percent(s['style_rate']):>11} "
+                     f"{percent(s['fact_accuracy']):>11} {percent(s.get('found_rate')):>7} "
+                     f"{percent(s.get('right_when_found')):>15} {percent(s['style_rate']):>11} "
                      f"{percent(s['stale_rate']):>6} {ms:>10}")
     lines.append("facts right: answers whose first figure of the kind asked is the phase's expected one; "
-                 "stale: after the edits, answers to edited facts that still give the old figure.")
+                 "held it (RAG, Hybrid): the passages the answer was written from held a sentence that gives it; "
+                 "right when held: facts right among those; stale: after the edits, answers to edited facts that "
+                 "still give the old figure.")
     if result.get("measured_on"):
         lines.append(f"measured on: {result['measured_on']}")
     return "\n".join(lines)

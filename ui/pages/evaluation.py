@@ -14,16 +14,24 @@ st.title("Evaluation")
 st.caption("Every column answers every held-out question twice: on the documents as shipped (**before**) and "
            "with all four policy edits applied (**after**). *Facts right*: the answer contains the expected "
            "figure. *Brand voice*: it opens with “Hey trailblazer!” and closes with “Happy trails! — The "
-           "Larkspur crew”. *Stale*: after the edits, answers to an edited fact that still give the old figure.")
+           "Larkspur crew”. *Stale*: after the edits, answers to an edited fact that still give the old figure. "
+           "*Passages held it* (RAG and Hybrid): a sentence of the passages the answer was written from gives the "
+           "expected figure; where they held it and the answer is wrong, the model misread them, and where they did "
+           "not, retrieval missed.")
 
 pg = session.playground()
 
 
 def table(summary: list[dict]) -> None:
-    shown = pd.DataFrame(summary)[["phase", "backend", "answered", "questions", "fact_accuracy", "style_rate",
-                                   "stale_rate", "median_total_ms"]]
+    # an evaluation recorded before found_rate was measured shows those columns empty
+    shown = pd.DataFrame(summary).reindex(columns=[
+        "phase", "backend", "answered", "questions", "fact_accuracy", "found_rate", "right_when_found", "style_rate",
+        "stale_rate", "median_total_ms"])
     st.dataframe(shown, hide_index=True, width="stretch", column_config={
         "fact_accuracy": st.column_config.ProgressColumn("facts right", format="percent", min_value=0, max_value=1),
+        "found_rate": st.column_config.ProgressColumn("passages held it", format="percent", min_value=0, max_value=1),
+        "right_when_found": st.column_config.ProgressColumn("right when held", format="percent", min_value=0,
+                                                            max_value=1),
         "style_rate": st.column_config.ProgressColumn("brand voice", format="percent", min_value=0, max_value=1),
         "stale_rate": st.column_config.ProgressColumn("stale", format="percent", min_value=0, max_value=1),
         "median_total_ms": st.column_config.NumberColumn("median ms", format="%d")})
