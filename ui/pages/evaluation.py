@@ -23,10 +23,11 @@ pg = session.playground()
 
 
 def table(summary: list[dict]) -> None:
-    # an evaluation recorded before found_rate was measured shows those columns empty
     shown = pd.DataFrame(summary).reindex(columns=[
         "phase", "backend", "answered", "questions", "fact_accuracy", "found_rate", "right_when_found", "style_rate",
         "stale_rate", "median_total_ms"])
+    # what this evaluation did not measure: stale on your own questions, passages held in one recorded before
+    shown = shown.loc[:, shown.notna().any()]
     st.dataframe(shown, hide_index=True, width="stretch", column_config={
         "fact_accuracy": st.column_config.ProgressColumn("facts right", format="percent", min_value=0, max_value=1),
         "found_rate": st.column_config.ProgressColumn("passages held it", format="percent", min_value=0, max_value=1),
