@@ -196,6 +196,16 @@ def test_each_reason_carries_a_measured_figure_and_the_anti_patterns_are_named()
     text = " ".join(knowledge.reasons)
     assert "75%" in text and "3 min" in text and "24 min" in text and "14 ms" in text and "310 tokens" in text
     assert any("Fine-tuning to hide bad grounding" in a and "41%" in a for a in knowledge.anti_patterns)
+    assert not any("held the answer" in a for a in knowledge.anti_patterns)  # not measured: not said
+
+
+@pytest.mark.parametrize("held, read, step", [(0.91, 0.55, "reading is what fails"),
+                                              (0.5, 0.9, "retrieval is what fails")])
+def test_the_guide_says_whether_rag_lost_its_answers_in_retrieval_or_reading(held, read, step):
+    from dataclasses import replace
+    figures = replace(FIGURES, passages_held={"RAG": held}, right_when_held={"RAG": read})
+    said = " ".join(decide(Situation("knowledge", "often", "yes", "yes", "relaxed"), figures).anti_patterns)
+    assert f"held the answer {held:.0%} of the time, and it was right on {read:.0%} of those: {step}" in said
     behaviour = decide(Situation("behaviour", "rarely", "no", "no", "relaxed"), FIGURES)
     assert any("RAG to fix a behaviour problem" in a for a in behaviour.anti_patterns)
     assert any("Tuning what you cannot measure" in a for a in behaviour.anti_patterns)

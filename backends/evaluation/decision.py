@@ -43,6 +43,8 @@ class Figures:
     stale_after_edits: dict[str, float] = field(default_factory=dict)   # column → share of edited facts still old
     facts_right: dict[str, float] = field(default_factory=dict)         # column → share right, after the edits
     voice_rate: dict[str, float] = field(default_factory=dict)          # column → share in the trained voice
+    passages_held: dict[str, float] = field(default_factory=dict)       # grounded column → share its passages held
+    right_when_held: dict[str, float] = field(default_factory=dict)     # grounded column → share right of those
     evaluation_source: str = ""
     retrieval_ms: float | None = None          # this session's last question
     extra_prompt_tokens: int | None = None     # RAG's prompt over Base's, that question
@@ -67,6 +69,19 @@ def _minutes(seconds: float | None) -> str:
     if seconds is None:
         return "not measured"
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def _which_step(f: Figures) -> str:
+    """Whether RAG's misses were retrieval's or reading's, where the evaluation measured it: the larger share
+    of its answers lost is named."""
+    held, read = f.passages_held.get("RAG"), f.right_when_held.get("RAG")
+    if held is None or read is None:
+        return ""
+    lost_reading, lost_retrieval = held * (1 - read), 1 - held
+    step = ("reading is what fails: a stronger reader model, not more passages" if lost_reading >= lost_retrieval
+            else "retrieval is what fails: chunking, top-k or the documents' wording first")
+    return (f" RAG's passages held the answer {_pct(held)} of the time, and it was right on {_pct(read)} of those: "
+            f"{step}.")
 
 
 def decide(situation: Situation, figures: Figures) -> Decision:
@@ -97,9 +112,9 @@ def decide(situation: Situation, figures: Figures) -> Decision:
         rag_right = f.facts_right.get("RAG")
         if rag_right is not None and s.problem != "behaviour":
             anti.append(f"**Fine-tuning to hide bad grounding**: here RAG got {_pct(rag_right)} of the facts right and "
-                        f"Hybrid {_pct(f.facts_right.get('Hybrid'))}. When RAG misreads its passages, fix "
-                        "retrieval and reading (chunking, top-k, a stronger reader model) before tuning facts into "
-                        "the weights, where the next edit makes them wrong.")
+                        f"Hybrid {_pct(f.facts_right.get('Hybrid'))}.{_which_step(f)} When RAG misreads its passages, "
+                        "fix retrieval and reading (chunking, top-k, a stronger reader model) before tuning facts "
+                        "into the weights, where the next edit makes them wrong.")
     if behaviour:
         if f.voice_rate:
             reasons.append(
@@ -167,5 +182,7 @@ def measured_figures(adapters: dict, comparison=None, evaluation: dict | None = 
         facts_right={r["backend"]: r["fact_accuracy"] for r in after if r.get("fact_accuracy") is not None},
         voice_rate={r["backend"]: r["style_rate"] for r in summary if r["phase"] in ("before", "now")
                     and r.get("style_rate") is not None},
+        passages_held={r["backend"]: r["found_rate"] for r in after if r.get("found_rate") is not None},
+        right_when_held={r["backend"]: r["right_when_found"] for r in after if r.get("right_when_found") is not None},
         evaluation_source=source, retrieval_ms=retrieval_ms, extra_prompt_tokens=extra,
         edit_reindex_ms=edit_reindex_ms, quick_training_s=quick, full_training_s=full)
