@@ -78,8 +78,8 @@ def _which_step(f: Figures) -> str:
     if held is None or read is None:
         return ""
     lost_reading, lost_retrieval = held * (1 - read), 1 - held
-    step = ("reading is what fails: a stronger reader model, not more passages" if lost_reading >= lost_retrieval
-            else "retrieval is what fails: chunking, top-k or the documents' wording first")
+    step = ("reading is what fails (a stronger reader model, not more passages)" if lost_reading >= lost_retrieval
+            else "retrieval is what fails (chunking, top-k or the documents' wording first)")
     return (f" RAG's passages held the answer {_pct(held)} of the time, and it was right on {_pct(read)} of those: "
             f"{step}.")
 
