@@ -70,6 +70,8 @@ def test_the_decision_guide_answers_for_the_team_s_situation(engine, knowledge_p
         at.radio(key=f"decide-{name}").set_value(value).run()
     assert at.success[0].value.startswith("**RAG.**")
     assert any("Fine-tuning to hide bad grounding" in w.value for w in at.warning)
+    # the recorded evaluation measured where RAG's answers were lost, and the guide names the step
+    assert any("RAG's passages held the answer" in w.value and " is what fails " in w.value for w in at.warning)
     at.radio(key="decide-problem").set_value("behaviour").run()
     at.radio(key="decide-citations").set_value("no").run()
     at.radio(key="decide-changes").set_value("rarely").run()
