@@ -251,7 +251,7 @@ def format_table(result: dict) -> str:
                      f"{percent(s.get('right_when_found')):>15} {percent(s['style_rate']):>11} "
                      f"{percent(s['stale_rate']):>6} {ms:>10}")
     lines.append("facts right: answers whose first figure of the kind asked is the phase's expected one; "
-                 "held it (RAG, Hybrid): the passages the answer was written from held a sentence that gives it; "
+                 "held it (RAG, Hybrid): the passages the answer was written from hold the expected answer; "
                  "right when held: facts right among those; stale: after the edits, answers to edited facts that "
                  "still give the old figure.")
     if result.get("measured_on"):

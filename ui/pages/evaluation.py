@@ -15,9 +15,9 @@ st.caption("Every column answers every held-out question twice: on the documents
            "with all four policy edits applied (**after**). *Facts right*: the answer contains the expected "
            "figure. *Brand voice*: it opens with “Hey trailblazer!” and closes with “Happy trails! — The "
            "Larkspur crew”. *Stale*: after the edits, answers to an edited fact that still give the old figure. "
-           "*Passages held it* (RAG and Hybrid): a sentence of the passages the answer was written from gives the "
-           "expected figure; where they held it and the answer is wrong, the model misread them, and where they did "
-           "not, retrieval missed.")
+           "*Passages held it* (RAG and Hybrid): the passages the answer was written from hold the expected figure; "
+           "where they held it and the answer is wrong, the model misread them, and where they did not, retrieval "
+           "missed.")
 
 pg = session.playground()
 
