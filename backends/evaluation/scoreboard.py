@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..builtin import grounded_passages
 from ..documents.convert import has_text
 from ..documents.edits import PREPARED_EDITS
 from ..knowledge import KnowledgeBase
@@ -135,12 +136,11 @@ def gives(answer: str, expected: list[str]) -> bool:
 
 def held(sources, expected: list[str]) -> bool:
     """Whether the passages an answer was written from held the answer: one of the expected strings is in
-    their text (in their highlights, where the prompt quoted only those). A grounded miss where they did
-    is the model's reading; where they did not, retrieval's. Unlike gives, a passage may state other
-    figures first: "8am to 8pm" holds the closing time."""
-    quoted = any(s.highlights for s in sources)
-    text = " ".join(x for s in sources for x in (s.highlights if quoted else (s.text,))).lower()
-    return any(e.lower() in text for e in expected)
+    what the grounded prompt quoted of them (their highlights, where it quoted only those). A grounded miss
+    where they did is the model's reading; where they did not, retrieval's. Unlike gives, a passage may
+    state other figures first: "8am to 8pm" holds the closing time."""
+    quoted = grounded_passages(sources).lower()
+    return any(e.lower() in quoted for e in expected)
 
 
 def _kind(key: tuple) -> tuple:
